@@ -1,0 +1,9 @@
+"""The registered hparams sets (installed as ``t2x.hparams``), one module per model family.
+Importing this package registers every module listed in ``MODULES``."""
+
+import importlib
+
+MODULES = ["basic"]
+
+for _module in MODULES:
+    importlib.import_module(f"{__name__}.{_module}")

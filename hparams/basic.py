@@ -1,0 +1,63 @@
+"""``basic_params1``: the base every hparams set starts from (T2T's names and values).
+
+Values that T2T tied to its Estimator-era machinery (daisy-chain variables, ``use_tpu``,
+``symbol_modality_num_shards``...) are left out; the rest keep T2T's defaults so that a set
+written for T2T reads the same here.
+"""
+
+from t2x import registry
+from t2x.hparam import HParams
+
+
+@registry.register_hparams
+def basic_params1():
+    """A set of basic hyperparameters (T2T's ``common_hparams.basic_params1``)."""
+    return HParams(
+        # Batching: tokens per batch for variable-length problems, examples otherwise.
+        batch_size=4096,
+        batch_shuffle_size=512,
+        use_fixed_batch_size=False,
+        max_length=0,  # 0: no limit on sequence length in training
+        min_length_bucket=8,
+        length_bucket_step=1.1,
+        eval_drop_long_sequences=False,
+        # Model size.
+        num_hidden_layers=4,
+        hidden_size=64,
+        kernel_height=3,
+        kernel_width=1,
+        dropout=0.2,
+        # Optimization.
+        optimizer="adam",
+        optimizer_adam_epsilon=1e-6,
+        optimizer_adam_beta1=0.85,
+        optimizer_adam_beta2=0.997,
+        optimizer_momentum_momentum=0.9,
+        optimizer_momentum_nesterov=False,
+        weight_decay=1e-6,
+        weight_noise=0.0,
+        clip_grad_norm=2.0,
+        grad_noise_scale=0.0,
+        initializer="orthogonal",
+        initializer_gain=1.5,
+        label_smoothing=0.1,
+        # Learning rate: T2T's product-string schedule form.
+        learning_rate=0.1,
+        learning_rate_schedule="constant*linear_warmup*rsqrt_decay",
+        learning_rate_constant=1.0,
+        learning_rate_warmup_steps=100,
+        learning_rate_decay_steps=5000,
+        learning_rate_decay_rate=1.0,
+        learning_rate_minimum=None,
+        learning_rate_cosine_cycle_steps=250000,
+        # Layers and modalities.
+        norm_type="layer",  # "batch", "layer", "noam", "none"
+        norm_epsilon=1e-6,
+        shared_embedding_and_softmax_weights=False,
+        sampling_method="argmax",
+        sampling_temp=1.0,
+        modality={},  # per-feature modality overrides, e.g. {"targets": "real"}
+        # Precision.
+        activation_dtype="float32",
+        weight_dtype="float32",
+    )

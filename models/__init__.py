@@ -1,0 +1,9 @@
+"""The registered models (installed as ``t2x.models``); filled by the models issue.
+Importing this package registers every module listed in ``MODULES``."""
+
+import importlib
+
+MODULES = []
+
+for _module in MODULES:
+    importlib.import_module(f"{__name__}.{_module}")

@@ -1,0 +1,9 @@
+"""The registered problems (installed as ``t2x.problems``). Importing this package
+registers every problem module listed in ``MODULES``."""
+
+import importlib
+
+MODULES = ["mnist"]
+
+for _module in MODULES:
+    importlib.import_module(f"{__name__}.{_module}")

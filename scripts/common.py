@@ -1,0 +1,73 @@
+"""Flags and error handling shared by the t2x binaries.
+
+Every binary: unknown flags are errors (absl's default, kept); a known bad input (an
+unknown registry name, a missing file, a failed download, a bad hparam) ends with one
+line on stderr that names the fix, and exit status 1.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's INFO lines bury ours; warnings stay
+
+from absl import flags, logging
+
+from t2x import catalogue, registry
+from t2x.data.download import DownloadError
+from t2x.hparam import HParamsError
+from t2x.problem import DataMissingError
+
+FLAGS = flags.FLAGS
+
+DEFAULT_DATA_DIR = "~/t2x_data"
+
+# Errors whose message is the whole story: printed as one line, no traceback.
+USER_ERRORS = (registry.RegistryError, DownloadError, DataMissingError,
+               catalogue.UsrDirError, HParamsError)
+
+
+def define_data_flags():
+    flags.DEFINE_string("problem", None, "Registered problem name (e.g. image_mnist); "
+                        "'_rev' and '_copy' suffixes as in T2T.")
+    flags.DEFINE_string("data_dir", None, f"Where the TFRecord shards are (default {DEFAULT_DATA_DIR}).")
+    flags.DEFINE_string("tmp_dir", None, "Where raw downloads are kept and looked for "
+                        "(default <data_dir>/tmp).")
+    flags.DEFINE_integer("random_seed", 429459, "Seed of data generation (and of training).")
+    flags.DEFINE_string("t2x_usr_dir", None, "A directory of your own registered problems, "
+                        "models and hparams sets, imported before anything is looked up.")
+    flags.DEFINE_boolean("registry_help", False, "Print every registered name and exit.")
+
+
+def resolve_dir(flag_name: str, value, default: str, binary: str) -> str:
+    """The flag's value, or its default announced on stderr; absolute and user-expanded."""
+    if not value:
+        print(f"{binary}: --{flag_name} not given, using {default}", file=sys.stderr)
+        value = default
+    return os.path.abspath(os.path.expanduser(value))
+
+
+def load_registries() -> None:
+    """Built-in catalogue, then the user's directory (so user names can shadow nothing)."""
+    catalogue.load()
+    if FLAGS.t2x_usr_dir:
+        catalogue.import_usr_dir(FLAGS.t2x_usr_dir)
+
+
+def fail(binary: str, message: str, code: int = 1):
+    print(f"{binary}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def guarded(binary: str, main):
+    """Wraps an absl main so that USER_ERRORS end as one line and a non-zero exit."""
+
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except USER_ERRORS as e:
+            logging.debug("user error", exc_info=True)
+            fail(binary, str(e))
+        except KeyboardInterrupt:
+            fail(binary, "interrupted; complete shards and checkpoints are kept, re-run to go on", 130)
+
+    return wrapped

@@ -1,0 +1,52 @@
+"""t2x: Tensor2Tensor reborn on TensorFlow 2 and Keras 3.
+
+One distribution, one namespace. The card's four catalogue folders live at the
+top of the repository but install under ``t2x`` (see ``package_dir``), so that
+``problems`` or ``models`` never collide with other software in site-packages.
+"""
+
+import setuptools
+
+_CATALOGUE = {
+    "t2x.problems": "problems",
+    "t2x.models": "models",
+    "t2x.hparams": "hparams",
+    "t2x.scripts": "scripts",
+}
+
+_CORE_PACKAGES = setuptools.find_packages(include=["t2x", "t2x.*"])
+
+setuptools.setup(
+    name="t2x",
+    version="0.1.0",
+    description="Tensor2Tensor-style research framework on TensorFlow 2 and Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=_CORE_PACKAGES + sorted(_CATALOGUE),
+    package_dir={"": ".", **_CATALOGUE},
+    install_requires=[
+        "absl-py>=2.1",
+        "gin-config>=0.5",
+        "numpy>=1.26",
+        "tensorboard>=2.16",
+        "tensorflow-datasets>=4.9",
+        # TFDS imports it in download_and_prepare but does not declare it.
+        "importlib_resources>=6",
+    ],
+    extras_require={
+        # Pick one: the CPU build on machines without a GPU, the full build otherwise.
+        "cpu": ["tensorflow-cpu>=2.21,<2.22"],
+        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
+        "test": ["pytest>=8"],
+    },
+    entry_points={
+        "console_scripts": [
+            "t2x-datagen=t2x.scripts.t2x_datagen:run_main",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,57 @@
+"""The one place in ``t2x/`` that imports the catalogue (problems, models, hparams sets).
+
+``load()`` registers every built-in entry; the registry calls it lazily on its first miss,
+the binaries call it up front. ``import_usr_dir`` adds a user's own registrations
+(``--t2x_usr_dir``).
+"""
+
+import importlib
+import os
+import sys
+
+from absl import logging
+
+CATALOGUE_PACKAGES = ("t2x.problems", "t2x.models", "t2x.hparams")
+
+
+def load() -> None:
+    """Imports the built-in problems, models and hparams sets (idempotent)."""
+    for package in CATALOGUE_PACKAGES:
+        importlib.import_module(package)
+
+
+class UsrDirError(ImportError):
+    """``--t2x_usr_dir`` does not name an importable directory."""
+
+
+def import_usr_dir(usr_dir: str) -> str:
+    """Imports a user's directory of registrations (T2T's ``--t2t_usr_dir``).
+
+    A directory with ``__init__.py`` is imported as a package named after it (its own
+    imports decide what registers); without one, every ``*.py`` in it is imported.
+    Returns the imported package or module names, comma separated.
+    """
+    if not usr_dir:
+        return ""
+    path = os.path.abspath(os.path.expanduser(usr_dir.rstrip(os.sep)))
+    if not os.path.isdir(path):
+        raise UsrDirError(f"--t2x_usr_dir={usr_dir}: no such directory")
+    parent, name = os.path.split(path)
+    if os.path.exists(os.path.join(path, "__init__.py")):
+        if not name.isidentifier():
+            raise UsrDirError(f"--t2x_usr_dir={usr_dir}: '{name}' is not a valid Python package "
+                              "name; rename the directory (letters, digits, underscores)")
+        if parent not in sys.path:
+            sys.path.insert(0, parent)
+        importlib.import_module(name)
+        imported = [name]
+    else:
+        if path not in sys.path:
+            sys.path.insert(0, path)
+        imported = []
+        for fname in sorted(os.listdir(path)):
+            if fname.endswith(".py") and fname[:-3].isidentifier():
+                importlib.import_module(fname[:-3])
+                imported.append(fname[:-3])
+    logging.info("Imported --t2x_usr_dir=%s (%s)", usr_dir, ", ".join(imported) or "no modules")
+    return ", ".join(imported)

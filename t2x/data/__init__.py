@@ -1,0 +1,1 @@
+"""Data floor: encoders, generator utilities, downloads and the problem bases."""

@@ -1,0 +1,204 @@
+"""Registries of problems, models, hparams sets and ranged hparams (T2T semantics).
+
+Registering::
+
+    @registry.register_problem            # name: "image_mnist"
+    class ImageMnist(Problem): ...
+
+    @registry.register_model("my_net")    # an explicit name
+    class Net(T2XModel): ...
+
+    @registry.register_hparams
+    def shake_shake_quick(): ...          # returns an HParams
+
+The default name is the snake_case of the class or function name
+(``ImageMnist -> image_mnist``, ``LSTMSeq2seqAttention -> lstm_seq2seq_attention``).
+Registering a name twice is an error. A lookup miss names the registry it looked in
+and the closest names *of that registry* only.
+
+Problem names may carry T2T's suffixes: ``<name>_rev`` swaps inputs and targets,
+``<name>_copy`` makes the targets a copy of the inputs (``<name>_rev_copy`` too).
+
+The built-in catalogue (``t2x.problems``, ``t2x.models``, ``t2x.hparams``) is
+imported lazily, by name, the first time a lookup or listing needs it, so that
+``registry.problem("image_mnist")`` works from plain Python; this module imports
+nothing from the catalogue itself.
+"""
+
+import difflib
+import importlib
+import re
+from typing import Any, Callable, Dict, List, Optional
+
+_FIRST_CAP = re.compile(r"(.)([A-Z][a-z0-9]+)")
+_ALL_CAP = re.compile(r"([a-z0-9])([A-Z])")
+
+CATALOGUE_MODULE = "t2x.catalogue"
+_catalogue_state = {"loaded": False}
+
+
+def default_name(obj_or_name) -> str:
+    """snake_case of a class/function name: ``LSTMSeq2seqAttention -> lstm_seq2seq_attention``."""
+    name = obj_or_name if isinstance(obj_or_name, str) else obj_or_name.__name__
+    return _ALL_CAP.sub(r"\1_\2", _FIRST_CAP.sub(r"\1_\2", name)).lower()
+
+
+def _load_catalogue() -> None:
+    """Imports the built-in catalogue once (problems, models, hparams sets)."""
+    if not _catalogue_state["loaded"]:
+        _catalogue_state["loaded"] = True
+        importlib.import_module(CATALOGUE_MODULE).load()
+
+
+class RegistryError(KeyError):
+    """A registry miss or a duplicate; ``str()`` is the readable message."""
+
+    def __str__(self):
+        return self.args[0] if self.args else ""
+
+
+class Registry:
+    """A name -> object map with decorators, readable misses and duplicate checks."""
+
+    def __init__(self, kind: str, plural: str):
+        self.kind = kind  # "problem"
+        self.plural = plural  # "problems"
+        self._entries: Dict[str, Any] = {}
+
+    def register(self, name_or_obj=None) -> Callable:
+        """Decorator usable as ``@reg.register``, ``@reg.register()`` or ``@reg.register("name")``."""
+
+        def decorator(obj, name=None):
+            name = name or default_name(obj)
+            if name in self._entries:
+                raise RegistryError(
+                    f"{self.kind} '{name}' is already registered (by "
+                    f"{_describe(self._entries[name])}); pick another name with "
+                    f"@register_{self.kind}(\"other_name\")")
+            self._entries[name] = obj
+            obj.registered_name = name
+            return obj
+
+        if callable(name_or_obj):  # bare decorator
+            return decorator(name_or_obj)
+        return lambda obj: decorator(obj, name_or_obj)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def get(self, name: str):
+        if name not in self._entries:
+            _load_catalogue()
+        if name not in self._entries:
+            raise RegistryError(self.miss_message(name))
+        return self._entries[name]
+
+    def miss_message(self, name: str, shown_name: Optional[str] = None) -> str:
+        shown = shown_name or name
+        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        return (f"{self.kind} '{shown}' is not in the {self.plural} registry; {hint}"
+                f"`--registry_help` lists all {len(self._entries)} {self.plural}.")
+
+    def names(self) -> List[str]:
+        _load_catalogue()
+        return sorted(self._entries)
+
+    def unregister(self, name: str) -> None:
+        """Removes an entry (for tests and interactive sessions)."""
+        self._entries.pop(name, None)
+
+
+def _describe(obj) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+problems = Registry("problem", "problems")
+models = Registry("model", "models")
+hparams_sets = Registry("hparams set", "hparams sets")
+ranged_hparams_sets = Registry("ranged hparams set", "ranged hparams sets")
+
+register_problem = problems.register
+register_model = models.register
+register_hparams = hparams_sets.register
+register_ranged_hparams = ranged_hparams_sets.register
+
+
+# ---------------------------------------------------------------- problems --
+
+def parse_problem_name(name: str):
+    """Splits T2T's suffixes: returns ``(base_name, was_reversed, was_copy)``.
+
+    >>> parse_problem_name("image_mnist_rev_copy")
+    ('image_mnist', True, True)
+    """
+    if name.endswith("_rev"):
+        base, was_reversed, was_copy = parse_problem_name(name[:-len("_rev")])
+        if was_reversed:
+            raise RegistryError(f"problem name '{name}' has '_rev' twice")
+        return base, True, was_copy
+    if name.endswith("_copy"):
+        base, was_reversed, was_copy = parse_problem_name(name[:-len("_copy")])
+        if was_copy:
+            raise RegistryError(f"problem name '{name}' has '_copy' twice")
+        return base, was_reversed, True
+    return name, False, False
+
+
+def problem(name: str):
+    """Returns a new instance of the named problem (``_rev``/``_copy`` honoured)."""
+    base, was_reversed, was_copy = parse_problem_name(name)
+    if base not in problems:
+        _load_catalogue()
+    if base not in problems:
+        raise RegistryError(problems.miss_message(base, shown_name=name))
+    return problems.get(base)(was_reversed=was_reversed, was_copy=was_copy)
+
+
+def model(name: str):
+    """Returns the named model class."""
+    return models.get(name)
+
+
+def hparams(name: str) -> Callable:
+    """Returns the function that builds the named hparams set."""
+    return hparams_sets.get(name)
+
+
+def ranged_hparams(name: str) -> Callable:
+    """Returns the function that fills a RangedHParams for the named search space."""
+    return ranged_hparams_sets.get(name)
+
+
+def list_problems() -> List[str]:
+    return problems.names()
+
+
+def list_models() -> List[str]:
+    return models.names()
+
+
+def list_hparams() -> List[str]:
+    return hparams_sets.names()
+
+
+def list_ranged_hparams() -> List[str]:
+    return ranged_hparams_sets.names()
+
+
+def help_string() -> str:
+    """The text of ``--registry_help``: every registry, names grouped by their first word."""
+    lines = ["Registry contents:", "------------------"]
+    for reg in (problems, models, hparams_sets, ranged_hparams_sets):
+        names = reg.names()
+        lines.append(f"  {reg.plural.capitalize()} ({len(names)}):")
+        groups: Dict[str, List[str]] = {}
+        for n in names:
+            groups.setdefault(n.split("_")[0], []).append(n)
+        for prefix in sorted(groups):
+            lines.append(f"    {prefix}: {', '.join(groups[prefix])}")
+        if not names:
+            lines.append("    (none)")
+    lines.append("Problem names also take '_rev' (inputs and targets swapped) and '_copy' "
+                 "(targets = inputs).")
+    return "\n".join(lines)
