@@ -40,10 +40,10 @@ def define_data_flags():
 
 def resolve_dir(flag_name: str, value, default: str, binary: str) -> str:
     """The flag's value, or its default announced on stderr; absolute and user-expanded."""
+    path = os.path.abspath(os.path.expanduser(value or default))
     if not value:
-        print(f"{binary}: --{flag_name} not given, using {default}", file=sys.stderr)
-        value = default
-    return os.path.abspath(os.path.expanduser(value))
+        print(f"{binary}: --{flag_name} not given, using {path}", file=sys.stderr)
+    return path
 
 
 def load_registries() -> None:

@@ -93,7 +93,8 @@ def _fetch(url: str, dest_tmp: str, timeout: float) -> str:
 
 def _missing_message(missing: Sequence[RemoteFile], tmp_dir: str, why: str) -> str:
     names = ", ".join(f.filename for f in missing)
-    first_urls = ", ".join(f.urls[0] for f in missing if f.urls)
+    sources = sorted({f.urls[0].rsplit("/", 1)[0] + "/" for f in missing if f.urls})
+    first_urls = ", ".join(sources)
     return (f"cannot download {len(missing)} file(s) ({why}): {names}. Put them in "
             f"--tmp_dir={tmp_dir} (their sha256 is checked) and re-run; they come from "
             f"{first_urls or 'the problem source'}")

@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny MNIST-format IDX files and a problem reading them.
+
+No test touches the network: downloads point at 127.0.0.1 or run with T2X_OFFLINE=1.
+"""
+
+import hashlib
+import os
+import sys
+
+import numpy as np
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from t2x.data.image import write_idx  # noqa: E402
+
+MNIST_NAMES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+TINY_TRAIN, TINY_TEST = 60, 20
+
+
+def sha256_of(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def make_tiny_mnist(directory, n_train=TINY_TRAIN, n_test=TINY_TEST, seed=0):
+    """Writes the four IDX gzip files with random 28x28 images; returns {key: (name, sha256)}
+    and the label arrays."""
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    arrays = {
+        "train_images": rng.randint(0, 256, size=(n_train, 28, 28)).astype(np.uint8),
+        "train_labels": (np.arange(n_train) % 10).astype(np.uint8),
+        "test_images": rng.randint(0, 256, size=(n_test, 28, 28)).astype(np.uint8),
+        "test_labels": rng.randint(0, 10, size=n_test).astype(np.uint8),
+    }
+    table = {}
+    for key, name in MNIST_NAMES.items():
+        path = os.path.join(directory, name)
+        write_idx(path, arrays[key])
+        table[key] = (name, sha256_of(path))
+    return table, arrays
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path):
+    """(tmp_dir holding tiny IDX files, checksum table, arrays)."""
+    tmp_dir = str(tmp_path / "raw")
+    table, arrays = make_tiny_mnist(tmp_dir)
+    return tmp_dir, table, arrays
+
+
+@pytest.fixture
+def tiny_problem_cls(tiny_mnist):
+    """An unregistered IdxImage2ClassProblem over the tiny files (2 train shards)."""
+    from t2x.data.image import IdxImage2ClassProblem, idx_sources
+
+    _, table, _ = tiny_mnist
+
+    class TinyMnist(IdxImage2ClassProblem):
+        registered_name = "tiny_mnist_fixture"
+        train_shards = 3
+        source_files = idx_sources(table, ["http://127.0.0.1:9/"])
+
+    return TinyMnist

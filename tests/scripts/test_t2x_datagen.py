@@ -1,0 +1,121 @@
+"""t2x-datagen end to end, as a user runs it (subprocess, tiny IDX files, no network)."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import REPO_ROOT, make_tiny_mnist, sha256_of
+
+USR_PROBLEM = textwrap.dedent('''
+    import os, time
+    from t2x import registry
+    from t2x.data.image import IdxImage2ClassProblem, idx_sources
+
+    @registry.register_problem
+    class ImageTinyDigits(IdxImage2ClassProblem):
+        """A user's problem: tiny MNIST-format files."""
+        train_shards = 3
+        source_files = idx_sources({TABLE!r}, ["http://127.0.0.1:9/"])
+
+        def generate_samples(self, data_dir, tmp_dir, dataset_split):
+            if dataset_split == "dev" and os.environ.get("SLOW_DEV"):
+                time.sleep(60)  # the test kills the run here, train shards done
+            yield from super().generate_samples(data_dir, tmp_dir, dataset_split)
+''')
+
+
+def datagen(*args, env=None, timeout=120):
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "t2x.scripts.t2x_datagen", *args],
+                          capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO_ROOT)
+
+
+@pytest.fixture
+def usr_dir(tmp_path):
+    raw = tmp_path / "raw"
+    table, _ = make_tiny_mnist(str(raw))
+    usr = tmp_path / "my_problems"
+    usr.mkdir()
+    (usr / "__init__.py").write_text("from . import digits\n")
+    (usr / "digits.py").write_text(USR_PROBLEM.replace("{TABLE!r}", repr(table)))
+    return str(usr), str(raw)
+
+
+def test_user_dir_problem_generates_then_rerun_is_noop(usr_dir, tmp_path):
+    usr, raw = usr_dir
+    data = str(tmp_path / "data")
+    args = [f"--t2x_usr_dir={usr}", "--problem=image_tiny_digits", f"--data_dir={data}",
+            f"--tmp_dir={raw}", "--num_processes=2"]
+    first = datagen(*args)
+    assert first.returncode == 0, first.stderr
+    assert "image_tiny_digits train: 3 shard(s)" in first.stdout and "60 examples" in first.stdout
+    assert "image_tiny_digits dev: 1 shard(s)" in first.stdout and "20 examples" in first.stdout
+    assert len(os.listdir(data)) == 4
+    second = datagen(*args)
+    assert second.returncode == 0
+    assert second.stdout.count("already complete") == 2
+
+
+def test_killed_run_resumes_with_complete_shards(usr_dir, tmp_path):
+    usr, raw = usr_dir
+    ref, data = str(tmp_path / "ref"), str(tmp_path / "data")
+    common = [f"--t2x_usr_dir={usr}", "--problem=image_tiny_digits", f"--tmp_dir={raw}"]
+    assert datagen(*common, f"--data_dir={ref}").returncode == 0
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1", SLOW_DEV="1")
+    proc = subprocess.Popen([sys.executable, "-m", "t2x.scripts.t2x_datagen", *common,
+                             f"--data_dir={data}"], env=env, cwd=REPO_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if os.path.isdir(data) and len([f for f in os.listdir(data) if "-train-" in f]) == 3:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert sorted(os.listdir(data)) == sorted(f for f in os.listdir(ref) if "-train-" in f)
+    rerun = datagen(*common, f"--data_dir={data}")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "train: 3 shard(s)" in rerun.stdout and "already complete" in rerun.stdout
+    assert sorted(os.listdir(data)) == sorted(os.listdir(ref))
+    for name in os.listdir(ref):
+        assert sha256_of(os.path.join(data, name)) == sha256_of(os.path.join(ref, name))
+
+
+def test_offline_with_empty_tmp_dir_fails_fast_with_one_line(tmp_path):
+    start = time.monotonic()
+    result = datagen("--problem=image_mnist", f"--data_dir={tmp_path}/d", f"--tmp_dir={tmp_path}/t")
+    elapsed = time.monotonic() - start
+    assert result.returncode == 1
+    assert elapsed < 30  # includes importing TensorFlow; the download check itself is instant
+    error_lines = [l for l in result.stderr.splitlines() if "error:" in l]
+    assert len(error_lines) == 1
+    line = error_lines[0]
+    assert line.startswith("t2x-datagen: error: cannot download 4 file(s)")
+    assert "train-images-idx3-ubyte.gz" in line and f"--tmp_dir={tmp_path}/t" in line
+    assert not os.path.exists(f"{tmp_path}/d") or os.listdir(f"{tmp_path}/d") == []
+
+
+def test_unknown_problem_and_unknown_flag_are_errors(tmp_path):
+    result = datagen("--problem=image_mnst", f"--data_dir={tmp_path}")
+    assert result.returncode == 1
+    assert "t2x-datagen: error: problem 'image_mnst' is not in the problems registry; " \
+           "did you mean image_mnist" in result.stderr
+    result = datagen("--problem=image_mnist", "--num_procs=2")
+    assert result.returncode != 0
+    assert "num_procs" in result.stderr
+    result = datagen("--t2x_usr_dir=/no/such/dir", "--problem=image_mnist")
+    assert result.returncode == 1 and "--t2x_usr_dir=/no/such/dir: no such directory" in result.stderr
+
+
+def test_registry_help_lists_problems_and_defaults_are_printed(usr_dir, tmp_path):
+    usr, _ = usr_dir
+    result = datagen("--registry_help", f"--t2x_usr_dir={usr}")
+    assert result.returncode == 0
+    assert "image: image_fashion_mnist, image_mnist, image_tiny_digits" in result.stdout
+    result = datagen("--problem=image_mnist", env={"HOME": str(tmp_path)})
+    assert f"--data_dir not given, using {tmp_path}/t2x_data" in result.stderr

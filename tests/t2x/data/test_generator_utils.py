@@ -1,0 +1,142 @@
+import hashlib
+import logging
+import os
+
+import pytest
+import tensorflow as tf
+
+from t2x.data import generator_utils as gu
+
+
+def paths_in(tmp_path, n, name="toy-train"):
+    return [str(tmp_path / f"{name}-{i:05d}-of-{n:05d}") for i in range(n)]
+
+
+def samples():
+    return iter(range(100))
+
+
+def encode(i):
+    return {"x": [i], "text": [f"sample {i}"]}
+
+
+def read_values(path):
+    out = []
+    for rec in tf.data.TFRecordDataset(path):
+        ex = tf.train.Example.FromString(rec.numpy())
+        out.append(ex.features.feature["x"].int64_list.value[0])
+    return out
+
+
+def digest(paths):
+    return [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in paths]
+
+
+def test_round_robin_shards_hold_every_sample_once(tmp_path):
+    paths = paths_in(tmp_path, 3)
+    report = gu.write_sharded(paths, samples, encode, seed=1, shuffle=False)
+    assert (report.shards_written, report.examples_written) == (3, 100)
+    assert read_values(paths[0])[:4] == [0, 3, 6, 9]
+    assert sorted(v for p in paths for v in read_values(p)) == list(range(100))
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths)
+
+
+def test_same_seed_same_bytes_other_seed_other_order(tmp_path):
+    a, b, c = (paths_in(tmp_path / d, 4) for d in "abc")
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    gu.write_sharded(a, samples, encode, seed=7)
+    gu.write_sharded(b, samples, encode, seed=7)
+    gu.write_sharded(c, samples, encode, seed=8)
+    assert digest(a) == digest(b)
+    assert digest(a) != digest(c)
+    assert sorted(read_values(a[0])) == sorted(read_values(c[0]))  # same content, other order
+    assert read_values(a[0]) != sorted(read_values(a[0]))  # shuffled on disk
+
+
+def test_two_processes_give_byte_identical_shards(tmp_path):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one, two = paths_in(tmp_path / "one", 5), paths_in(tmp_path / "two", 5)
+    gu.write_sharded(one, samples, encode, seed=3, num_processes=1)
+    report = gu.write_sharded(two, samples, encode, seed=3, num_processes=2)
+    assert report.examples_written == 100 and report.shards_written == 5
+    assert digest(one) == digest(two)
+
+
+def test_rerun_is_a_noop_and_says_so(tmp_path, caplog):
+    paths = paths_in(tmp_path, 2)
+    gu.write_sharded(paths, samples, encode, seed=1)
+    mtimes = [os.stat(p).st_mtime_ns for p in paths]
+    calls = []
+    with caplog.at_level(logging.INFO):
+        report = gu.write_sharded(paths, lambda: calls.append(1) or samples(), encode, seed=1)
+    assert report.shards_written == 0 and report.shards_skipped == 2
+    assert calls == []  # the samples were not even read
+    assert [os.stat(p).st_mtime_ns for p in paths] == mtimes
+    assert "all 2 shards already exist" in caplog.text
+
+
+def test_failure_mid_shard_leaves_no_partial_file(tmp_path):
+    paths = paths_in(tmp_path, 2)
+
+    def flaky(i):
+        if i == 57:
+            raise RuntimeError("disk on fire")
+        return encode(i)
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        gu.write_sharded(paths, samples, flaky, seed=1)
+    assert os.listdir(tmp_path) == []  # neither a final name nor a temporary
+
+
+def test_killed_run_resumes_missing_shards_only(tmp_path):
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "run").mkdir()
+    ref, run = paths_in(tmp_path / "ref", 4), paths_in(tmp_path / "run", 4)
+    gu.write_sharded(ref, samples, encode, seed=5)
+    gu.write_sharded(run, samples, encode, seed=5)
+    # Simulate a writer killed mid-way: shards 1 and 3 missing, a stale temporary of a dead pid.
+    os.remove(run[1])
+    os.remove(run[3])
+    stale = run[1] + ".tmp-999999999"
+    with open(stale, "wb") as f:
+        f.write(b"half a record")
+    kept_mtime = os.stat(run[0]).st_mtime_ns
+    report = gu.write_sharded(run, samples, encode, seed=5)
+    assert (report.shards_written, report.shards_skipped) == (2, 2)
+    assert not os.path.exists(stale)
+    assert os.stat(run[0]).st_mtime_ns == kept_mtime
+    assert digest(ref) == digest(run)
+
+
+def test_failing_worker_process_raises_and_keeps_finished_shards(tmp_path):
+    paths = paths_in(tmp_path, 4)
+
+    def fails_on_shard_1(i):
+        if i % 4 == 1:
+            raise ValueError("bad sample")
+        return encode(i)
+
+    with pytest.raises(RuntimeError, match="1 of 2 writer processes failed"):
+        gu.write_sharded(paths, samples, fails_on_shard_1, seed=1, num_processes=2)
+    # The healthy worker wrote shards 0 and 2; the failed one left nothing behind.
+    assert sorted(os.listdir(tmp_path)) == [os.path.basename(paths[0]), os.path.basename(paths[2])]
+
+
+def test_task_id_writes_only_its_shards(tmp_path):
+    paths = paths_in(tmp_path, 4)
+    report = gu.write_sharded(paths, samples, encode, seed=1, num_processes=2, task_id=1)
+    assert report.shards_written == 2
+    assert [os.path.exists(p) for p in paths] == [False, True, False, True]
+
+
+def test_to_example_types():
+    ex = gu.to_example({"i": [1, 2], "f": [0.5], "b": [b"\x00"], "s": "héllo", "one": 3})
+    f = ex.features.feature
+    assert list(f["i"].int64_list.value) == [1, 2]
+    assert list(f["f"].float_list.value) == [0.5]
+    assert f["s"].bytes_list.value[0].decode() == "héllo"
+    assert list(f["one"].int64_list.value) == [3]
+    with pytest.raises(ValueError, match="feature 'e' is empty"):
+        gu.to_example({"e": []})
