@@ -245,6 +245,8 @@ def write_sharded(paths: Sequence[str], samples_fn: Callable[[], Iterable[Any]],
         logging.info("%s: %d of %d shards exist; writing the other %d", description,
                      n - len(todo), n, len(todo))
     num_processes = max(1, min(num_processes, len(todo)))
+    import tensorflow  # noqa: F401  (before the clock; forked writers inherit it)
+
     progress = _Progress(description, len(todo))
     if num_processes == 1:
         written = _write_owned(paths, todo, samples_fn, encode_fn, seed, shuffle, progress)
@@ -257,8 +259,6 @@ def write_sharded(paths: Sequence[str], samples_fn: Callable[[], Iterable[Any]],
 
 def _write_parallel(paths, todo, samples_fn, encode_fn, seed, shuffle, num_processes,
                     progress: _Progress, description: str) -> int:
-    import tensorflow  # noqa: F401  (import once here: forked children inherit it)
-
     ctx = multiprocessing.get_context("fork")
     examples, shards = ctx.Value("q", 0), ctx.Value("q", 0)
     groups = [todo[p::num_processes] for p in range(num_processes)]
