@@ -1,6 +1,6 @@
 """Side-by-side benchmark of image_mnist generation and reading, on the real MNIST files.
 
-    python benchmarks/mnist_datagen.py [--mnist_dir=DIR] [--repeats=3] [--read_repeats=5] [--work_dir=DIR]
+    python benchmarks/mnist_datagen.py [--mnist_dir=DIR] [--repeats=3] [--read_repeats=9] [--work_dir=DIR]
 
 Measures, in one run, alternating the variants (A B C A B C ...) so that the noise of a
 shared machine falls on all of them alike, and prints RATIOS as the headline:
@@ -10,7 +10,9 @@ shared machine falls on all of them alike, and prints RATIOS as the headline:
 2. image_format "raw" (default) vs "png": generation time (num_processes=1), bytes on
    disk, read throughput of ``problem.dataset`` for Mode.EVAL (one full deterministic
    pass over dev) and Mode.TRAIN (warm-up batches, then timed batches, seed fixed);
-3. Mode.TRAIN read throughput with deterministic=True vs deterministic=False.
+3. Mode.TRAIN read throughput with deterministic=True vs deterministic=False;
+4. Mode.TRAIN read throughput with ``batch_preprocess`` (preprocessing on parse batches,
+   the image default) vs per-example ``preprocess_example`` after unbatching.
 
 A ratio is the median of the per-round ratios (round r pairs the r-th measurement of each
 variant), shown with its min..max over rounds; bare medians are secondary. The last line
@@ -44,8 +46,8 @@ def parse_args(argv=None):
                         help="folder holding the four MNIST IDX .gz files")
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds of the alternated generation measurements (default 3)")
-    parser.add_argument("--read_repeats", type=int, default=5,
-                        help="rounds of the alternated read measurements (default 5; a read "
+    parser.add_argument("--read_repeats", type=int, default=9,
+                        help="rounds of the alternated read measurements (default 9; a read "
                         "round is short, so more rounds are cheap and steady the ratios)")
     parser.add_argument("--work_dir", default=None,
                         help="scratch folder (default: a fresh temporary one, deleted at the end)")
@@ -156,8 +158,15 @@ def main(argv=None):
     class ImageMnistPngBenchmark(ImageMnist):  # not registered: a benchmark-only variant
         image_format = "png"
 
+    class ImageMnistPerExampleBenchmark(ImageMnist):  # reads image_mnist's raw files
+        batch_preprocess = False  # preprocess_example once per example, after unbatching
+
+        def dataset_filename(self):
+            return "image_mnist"
+
     raw_problem = registry.problem("image_mnist")
     png_problem = ImageMnistPngBenchmark()
+    per_example_problem = ImageMnistPerExampleBenchmark()
 
     own_work_dir = args.work_dir is None
     work_dir = tempfile.mkdtemp(prefix="t2x_mnist_bench_") if own_work_dir else os.path.abspath(args.work_dir)
@@ -223,7 +232,8 @@ def main(argv=None):
 
         # ---- reading, TRAIN: raw nondet | png nondet | raw det, alternated ---------------
         train_variants = (("raw", raw_problem, raw_dir, False), ("png", png_problem, png_dir, False),
-                          ("raw_det", raw_problem, raw_dir, True))
+                          ("raw_det", raw_problem, raw_dir, True),
+                          ("raw_per_example", per_example_problem, raw_dir, False))
         train_eps = {k: [] for k, _, _, _ in train_variants}
         for r in range(args.read_repeats):
             for key, problem, d, det in train_variants:
@@ -240,6 +250,7 @@ def main(argv=None):
         eval_fmt = paired_ratio(eval_eps["raw"], eval_eps["png"])
         train_fmt = paired_ratio(train_eps["raw"], train_eps["png"])
         det = paired_ratio(train_eps["raw_det"], train_eps["raw"])
+        batched = paired_ratio(train_eps["raw"], train_eps["raw_per_example"])
         size_ratio = raw_bytes / png_bytes
 
         def row(label, ratio, meaning, detail):
@@ -264,6 +275,8 @@ def main(argv=None):
                 f"{med(train_eps['raw']):.0f} vs {med(train_eps['png']):.0f} ex/s"),
             row("read TRAIN, deterministic True / False", det, "<1: deterministic slower",
                 f"{med(train_eps['raw_det']):.0f} vs {med(train_eps['raw']):.0f} ex/s"),
+            row("read TRAIN, batch / per-example preproc.", batched, ">1: batch_preprocess faster",
+                f"{med(train_eps['raw']):.0f} vs {med(train_eps['raw_per_example']):.0f} ex/s"),
             f"shards num_processes=1 vs 2 byte-identical (sha256, 11 shards, every round): "
             f"{'YES' if identical_n1_n2 else 'NO'}",
             f"shards identical to the warm-up run of the same variant (raw and png): "
@@ -291,6 +304,7 @@ def main(argv=None):
                 "eval_read_eps_raw_over_png": fig(eval_fmt),
                 "train_read_eps_raw_over_png": fig(train_fmt),
                 "train_read_eps_det_over_nondet": fig(det),
+                "train_read_eps_batch_over_per_example_preprocess": fig(batched),
             },
             "gen_seconds": {k: [round(x, 3) for x in v] for k, v in gen.items()},
             "eval_eps": {k: [round(x, 1) for x in v] for k, v in eval_eps.items()},

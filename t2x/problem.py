@@ -14,7 +14,8 @@ A problem answers three questions, each in hooks that have working defaults:
   ``hparams`` (modality and vocab size of each feature), ``feature_info`` (both, per feature).
 * **Reading** (inside ``tf.data``): ``example_reading_spec`` and ``decode_example`` parse and
   decode *batches* of serialized examples (batch-first parsing is 2-10x faster than per
-  example); ``preprocess_example`` then runs per example; ``dataset`` assembles the pipeline.
+  example); ``preprocess_example`` then runs per example, or on the whole parse batch when
+  the problem sets ``batch_preprocess``; ``dataset`` assembles the pipeline.
   ``dataset`` is the one seam through which data enter training: a problem backed by another
   source (TFDS, Beam output) overrides it alone.
 
@@ -81,6 +82,10 @@ class Problem:
 
     # Shuffle the examples of each shard with the seed before writing (T2T shuffled on disk).
     shuffle_on_disk = True
+    # True when preprocess_example also works on a leading batch dimension (same-shape
+    # features, ops that broadcast per example): it then runs on the parse batches, before
+    # unbatching. For MNIST that reads 6-7x faster than one tf.function call per example.
+    batch_preprocess = False
 
     def __init__(self, was_reversed: bool = False, was_copy: bool = False):
         self._was_reversed = was_reversed
@@ -91,7 +96,9 @@ class Problem:
     # ------------------------------------------------------------------ names --
     @property
     def name(self) -> str:
-        """The registered name, without ``_rev``/``_copy``; it names the data files."""
+        """The registered name, without ``_rev``/``_copy``; it names the data files.
+        An unregistered subclass gets its own snake_case name: to read its parent's files,
+        it overrides ``dataset_filename``."""
         return type(self).__dict__.get("registered_name") or registry.default_name(type(self))
 
     @property
@@ -272,7 +279,8 @@ class Problem:
                 for k, v in parsed.items()}
 
     def preprocess_example(self, example: Dict[str, Any], mode: str, hparams: Optional[HParams]):
-        """Inside ``tf.data``, per example (no batch dim): features -> features. Default: as is."""
+        """Inside ``tf.data``: features -> features. Per example (no batch dim), or on a batch
+        of them (leading dim) when ``batch_preprocess`` is True. Default: as is."""
         del mode, hparams
         return example
 
@@ -323,11 +331,16 @@ class Problem:
             ds = ds.shuffle(shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True)
 
         spec = self.example_reading_spec()
-        ds = ds.batch(parse_batch_size).map(
-            lambda serialized: self.decode_example(tf.io.parse_example(serialized, spec)),
-            num_parallel_calls=autotune, deterministic=deterministic).unbatch()
-        ds = ds.map(lambda ex: self._preprocess(ex, mode, hparams),
-                    num_parallel_calls=autotune, deterministic=deterministic)
+
+        def parse_decode(serialized):
+            example = self.decode_example(tf.io.parse_example(serialized, spec))
+            return self._preprocess(example, mode, hparams) if self.batch_preprocess else example
+
+        ds = ds.batch(parse_batch_size).map(parse_decode, num_parallel_calls=autotune,
+                                            deterministic=deterministic).unbatch()
+        if not self.batch_preprocess:
+            ds = ds.map(lambda ex: self._preprocess(ex, mode, hparams),
+                        num_parallel_calls=autotune, deterministic=deterministic)
         if batch_size:
             drop = is_training if drop_remainder is None else drop_remainder
             ds = ds.batch(batch_size, drop_remainder=drop, num_parallel_calls=autotune,

@@ -15,7 +15,9 @@
 * **parallel** - with ``num_processes > 1`` the shards are split between processes
   forked from this one (fork, not spawn: a spawned child re-imports TensorFlow for ~2 s).
   Every process iterates all samples and encodes only those of its shards, so
-  ``samples_fn`` must be cheap relative to ``encode_fn``;
+  ``samples_fn`` must be cheap relative to ``encode_fn``, and ``encode_fn`` should not run
+  TensorFlow ops (a forked child must not use thread pools its parent started; the PNG
+  encoder in ``t2x.data.image`` is plain Python + zlib for this reason);
 * **visible** - a progress line (shards done, examples, examples/s) every few seconds.
 
 ``write_shard`` writes one shard alone: the unit a Beam pipeline would call.

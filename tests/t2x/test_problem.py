@@ -138,3 +138,13 @@ def test_second_generate_does_not_need_raw_files(tiny_problem_cls, tiny_mnist, t
     reports = problem.generate_data(data_dir, str(tmp_path / "empty_tmp"))
     assert all(r.shards_written == 0 for r in reports.values())
     assert not (tmp_path / "empty_tmp").exists()
+
+
+def test_per_example_and_batched_preprocessing_agree(tiny_problem_cls, tiny_mnist, tmp_path):
+    problem, data_dir = generate(tiny_problem_cls, tiny_mnist, tmp_path)
+    per_example = type("PerExample", (tiny_problem_cls,), {"batch_preprocess": False,
+                                                           "registered_name": "tiny_mnist_fixture"})()
+    a = all_examples(problem.dataset(Mode.EVAL, data_dir, deterministic=True))
+    b = all_examples(per_example.dataset(Mode.EVAL, data_dir, deterministic=True))
+    np.testing.assert_allclose(a[0], b[0], atol=1e-6)
+    np.testing.assert_array_equal(a[1], b[1])
