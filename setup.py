@@ -28,6 +28,7 @@ setuptools.setup(
     install_requires=[
         "absl-py>=2.1",
         "gin-config>=0.5",
+        "keras>=3.10",
         "numpy>=1.26",
         "tensorboard>=2.16",
         "tensorflow-datasets>=4.9",
@@ -43,6 +44,7 @@ setuptools.setup(
     entry_points={
         "console_scripts": [
             "t2x-datagen=t2x.scripts.t2x_datagen:run_main",
+            "t2x-trainer=t2x.scripts.t2x_trainer:run_main",
         ],
     },
     classifiers=[

@@ -34,6 +34,19 @@ def basic_params1():
         optimizer_adam_beta2=0.997,
         optimizer_momentum_momentum=0.9,
         optimizer_momentum_nesterov=False,
+        # Adafactor (T2T's names and defaults; Keras's Adafactor implements beta1=0,
+        # decay_type="pow", factored and multiply_by_parameter_scale only).
+        optimizer_adafactor_beta1=0.0,
+        optimizer_adafactor_decay_type="pow",
+        optimizer_adafactor_memory_exponent=0.8,
+        optimizer_adafactor_clipping_threshold=1.0,
+        optimizer_adafactor_factored=True,
+        optimizer_adafactor_multiply_by_parameter_scale=True,
+        # RMSProp: TF1 RMSPropOptimizer's defaults, which T2T's "RMSProp" used.
+        optimizer_rmsprop_decay=0.9,
+        optimizer_rmsprop_momentum=0.0,
+        optimizer_rmsprop_epsilon=1e-10,
+        optimizer_rmsprop_centered=False,
         weight_decay=1e-6,
         weight_noise=0.0,
         clip_grad_norm=2.0,
@@ -50,6 +63,14 @@ def basic_params1():
         learning_rate_decay_rate=1.0,
         learning_rate_minimum=None,
         learning_rate_cosine_cycle_steps=250000,
+        # Used by the "legacy" factor (T2T's legacy_learning_rate_schedule) and by
+        # "exp_decay"/"piecewise"; see t2x/training/learning_rate.py.
+        # learning_rate_decay_scheme: none, noam, exp, sqrt, cosine, cyclelinear10x, piecewise
+        learning_rate_decay_scheme="none",
+        learning_rate_decay_staircase=False,
+        learning_rate_warmup_schedule="exp",  # legacy warmup: "exp" (T2T's) or "linear"
+        learning_rate_boundaries=[],  # piecewise: steps, increasing
+        learning_rate_multiples=[],  # piecewise: multiplier after each boundary
         # Layers and modalities.
         norm_type="layer",  # "batch", "layer", "noam", "none"
         norm_epsilon=1e-6,

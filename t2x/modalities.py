@@ -1,0 +1,212 @@
+"""Modalities: how each feature enters and leaves a model (T2T semantics).
+
+A modality is a Keras layer with four hooks, all run inside the compiled step:
+
+* ``bottom(x)``: a raw feature -> the body's input. ``targets_bottom(x)`` is the same for
+  the targets (teacher forcing); by default it is ``bottom``.
+* ``top(body_output)``: the body's output -> logits (or predictions for ``real``).
+* ``loss(logits, targets)``: ``(numerator, denominator)`` of the mean loss, weighted by
+  ``targets_weights(targets)`` (T2T's ``weights_fn``; ``weights`` is Keras's) and with ``label_smoothing`` where the loss is a cross entropy.
+
+Which modality a feature gets comes from the problem's ``feature_info`` (``hparams.modality``
+of the problem) and can be overridden per feature by the model hparams ``modality``
+dict, e.g. ``hparams.modality = {"targets": "real"}`` (T2T's override).
+
+Shapes (B = batch):
+
+=============  ==========================  ==========================  ======================
+modality       feature in                  bottom out                  top out
+=============  ==========================  ==========================  ======================
+symbol         ids ``[B, L]`` int          ``[B, L, hidden_size]``     ``[B, L, vocab]``
+class_label    ids ``[B, 1]`` int          ``[B, 1, hidden_size]``     ``[B, 1, vocab]``
+image          pixels ``[B, H, W, C]``     float32, same shape         ``[B, H, W, C, 256]``
+real           ``[B, ..., D_in]`` float    ``[B, ..., hidden_size]``   ``[B, ..., vocab]``
+identity       anything                    float32, same               body output as is
+=============  ==========================  ==========================  ======================
+
+``class_label``'s top mean-pools every axis of the body output between the batch and the
+last, so a body may return ``[B, H, W, D]`` or ``[B, L, D]`` or ``[B, D]``.
+"""
+
+from typing import Dict, Optional
+
+import keras
+import tensorflow as tf
+
+from t2x.problem import ModalityType
+
+
+def smoothed_cross_entropy(logits, labels, vocab_size: int, label_smoothing: float):
+    """Per-position cross entropy with T2T's label smoothing: the true class gets
+    ``1 - label_smoothing``, the others share ``label_smoothing`` evenly. Returns float32
+    with the shape of ``labels``."""
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.cast(labels, tf.int32)
+    if label_smoothing:
+        confidence = 1.0 - label_smoothing
+        low = label_smoothing / float(vocab_size - 1)
+        soft = tf.one_hot(labels, vocab_size, on_value=confidence, off_value=low)
+        return tf.nn.softmax_cross_entropy_with_logits(labels=soft, logits=logits)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+class Modality(keras.layers.Layer):
+    """Base: identity bottom/top, cross-entropy loss, every position weighted 1."""
+
+    modality_type = ModalityType.IDENTITY
+
+    def __init__(self, model_hparams, vocab_size: Optional[int], feature_name: str, **kwargs):
+        super().__init__(name=f"{feature_name}_{self.modality_type}_modality", **kwargs)
+        self.model_hparams = model_hparams
+        self.vocab_size = vocab_size
+        self.feature_name = feature_name
+
+    def bottom(self, x):
+        return tf.cast(x, self.compute_dtype)
+
+    def targets_bottom(self, x):
+        return self.bottom(x)
+
+    def top(self, body_output):
+        return body_output
+
+    def targets_weights(self, targets):
+        """Per-position loss weights, shape of ``targets`` (float32)."""
+        return tf.ones(tf.shape(targets), tf.float32)
+
+    def loss(self, logits, targets, label_smoothing: float = 0.0):
+        """``(sum of weighted losses, sum of weights)``; the mean loss is their ratio."""
+        xent = smoothed_cross_entropy(logits, targets, self.vocab_size, label_smoothing)
+        weights = tf.ones_like(xent)
+        return tf.reduce_sum(xent * weights), tf.reduce_sum(weights)
+
+
+class IdentityModality(Modality):
+    modality_type = ModalityType.IDENTITY
+
+
+class SymbolModality(Modality):
+    """Token ids: an embedding (scaled by sqrt(hidden_size), id 0 embeds to zeros) in, a
+    softmax over the vocabulary out, optionally sharing one weight matrix; padding (id 0)
+    weighs 0 in the loss."""
+
+    modality_type = ModalityType.SYMBOL
+
+    def build(self, input_shape=None):
+        hidden = self.model_hparams.hidden_size
+        self.embedding = self.add_weight(
+            name="weights", shape=(self.vocab_size, hidden),
+            initializer=keras.initializers.RandomNormal(stddev=hidden ** -0.5))
+        if not self.model_hparams.get("shared_embedding_and_softmax_weights", False):
+            self.softmax_weights = self.add_weight(
+                name="softmax_weights", shape=(self.vocab_size, hidden),
+                initializer=keras.initializers.RandomNormal(stddev=hidden ** -0.5))
+        else:
+            self.softmax_weights = self.embedding
+        self.built = True
+
+    def bottom(self, x):
+        if not self.built:
+            self.build()
+        ids = tf.cast(x, tf.int32)
+        emb = tf.gather(tf.cast(self.embedding, self.compute_dtype), ids)
+        emb *= tf.cast(self.model_hparams.hidden_size ** 0.5, self.compute_dtype)
+        return emb * tf.cast(tf.not_equal(ids, 0), self.compute_dtype)[..., None]
+
+    def top(self, body_output):
+        if not self.built:
+            self.build()
+        w = tf.cast(self.softmax_weights, body_output.dtype)
+        return tf.einsum("...d,vd->...v", body_output, w)
+
+    def targets_weights(self, targets):
+        return tf.cast(tf.not_equal(targets, 0), tf.float32)
+
+    def loss(self, logits, targets, label_smoothing: float = 0.0):
+        xent = smoothed_cross_entropy(logits, targets, self.vocab_size, label_smoothing)
+        weights = self.targets_weights(targets)
+        return tf.reduce_sum(xent * weights), tf.reduce_sum(weights)
+
+
+class ClassLabelModality(Modality):
+    """One class id per example: an embedding in; mean-pooled body output -> dense logits out."""
+
+    modality_type = ModalityType.CLASS_LABEL
+
+    def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
+        super().__init__(model_hparams, vocab_size, feature_name, **kwargs)
+        self.embedding = keras.layers.Embedding(vocab_size, model_hparams.hidden_size, name="embedding")
+        self.logits_dense = keras.layers.Dense(vocab_size, name="logits")
+
+    def bottom(self, x):
+        return self.embedding(tf.cast(x, tf.int32))
+
+    def targets_bottom(self, x):
+        return tf.zeros(tf.concat([tf.shape(x), [self.model_hparams.hidden_size]], 0), self.compute_dtype)
+
+    def top(self, body_output):
+        rank = body_output.shape.rank
+        pooled = tf.reduce_mean(body_output, axis=list(range(1, rank - 1))) if rank > 2 else body_output
+        return self.logits_dense(pooled)[:, None, :]  # [B, 1, vocab], like targets [B, 1]
+
+
+class ImageModality(Modality):
+    """Pixels: cast to float in (the problem standardizes); 256-way logits per channel out."""
+
+    modality_type = ModalityType.IMAGE
+
+    def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
+        super().__init__(model_hparams, vocab_size or 256, feature_name, **kwargs)
+        self.channels = None
+        self.logits_dense = None
+
+    def top(self, body_output):
+        # For image targets (a _rev problem): [B, H, W, D] -> [B, H, W, C, 256].
+        if self.logits_dense is None:
+            self.channels = self.model_hparams.get("num_channels", 1) or 1
+            self.logits_dense = keras.layers.Dense(self.channels * self.vocab_size, name="logits")
+        logits = self.logits_dense(body_output)
+        shape = tf.concat([tf.shape(body_output)[:-1], [self.channels, self.vocab_size]], 0)
+        return tf.reshape(logits, shape)
+
+
+class RealModality(Modality):
+    """Real vectors: dense to hidden_size in, dense to ``vocab_size`` outputs, L2 loss."""
+
+    modality_type = ModalityType.REAL
+
+    def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
+        super().__init__(model_hparams, vocab_size, feature_name, **kwargs)
+        self.bottom_dense = keras.layers.Dense(model_hparams.hidden_size, name="bottom")
+        self.top_dense = keras.layers.Dense(vocab_size, name="top") if vocab_size else None
+
+    def bottom(self, x):
+        return self.bottom_dense(tf.cast(x, self.compute_dtype))
+
+    def targets_bottom(self, x):
+        return self.bottom(x)
+
+    def top(self, body_output):
+        return self.top_dense(body_output) if self.top_dense is not None else body_output
+
+    def loss(self, logits, targets, label_smoothing: float = 0.0):
+        del label_smoothing
+        sq = tf.square(tf.cast(logits, tf.float32) - tf.cast(targets, tf.float32))
+        return tf.reduce_sum(sq), tf.cast(tf.size(sq), tf.float32)
+
+
+MODALITIES: Dict[str, type] = {
+    ModalityType.SYMBOL: SymbolModality,
+    ModalityType.CLASS_LABEL: ClassLabelModality,
+    ModalityType.IMAGE: ImageModality,
+    ModalityType.REAL: RealModality,
+    ModalityType.IDENTITY: IdentityModality,
+}
+
+
+def create_modality(modality_type: str, model_hparams, vocab_size, feature_name: str) -> Modality:
+    """The modality layer for one feature; an unknown type names the known ones."""
+    if modality_type not in MODALITIES:
+        raise ValueError(f"unknown modality '{modality_type}' for feature '{feature_name}'; "
+                         f"known: {', '.join(sorted(MODALITIES))}")
+    return MODALITIES[modality_type](model_hparams, vocab_size, feature_name)

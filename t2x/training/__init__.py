@@ -1,0 +1,1 @@
+"""Training floor: trainer, optimizers, learning-rate schedules."""
