@@ -44,6 +44,11 @@ flags.DEFINE_multi_string("gin_param", [], "gin bindings, e.g. 'Trainer.log_ever
 flags.DEFINE_integer("num_processes", 1, "Data generation processes (with --generate_data).")
 
 
+TRAINER_FLAGS = ("train_steps", "eval_steps", "eval_every", "save_checkpoints_steps",
+                 "keep_checkpoint_max", "strategy", "random_seed", "log_every",
+                 "allow_config_change")
+
+
 def main(argv):
     if len(argv) > 1:
         common.fail(BINARY, f"unexpected arguments {argv[1:]}; all options are --flags")
@@ -65,20 +70,21 @@ def main(argv):
     output_dir = common.resolve_dir(
         "output_dir", FLAGS.output_dir,
         os.path.join(DEFAULT_OUTPUT_DIR, FLAGS.problem, f"{FLAGS.model}-{FLAGS.hparams_set}"), BINARY)
-    gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param, finalize_config=False)
+    try:
+        gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param, finalize_config=False)
+    except (ValueError, OSError) as e:  # unknown configurable, bad syntax, missing file
+        common.fail(BINARY, f"--gin_file/--gin_param: {str(e).splitlines()[0]}")
     if FLAGS.generate_data:
         tmp_dir = common.resolve_dir("tmp_dir", FLAGS.tmp_dir, default_tmp_dir(data_dir), BINARY)
         problem.generate_data(data_dir, tmp_dir, num_processes=FLAGS.num_processes,
                               random_seed=FLAGS.random_seed)
+    # Flags given on the command line win; the others leave their value to gin (then to
+    # the Trainer's defaults, which equal the flags' defaults).
+    options = {name: FLAGS[name].value for name in TRAINER_FLAGS if FLAGS[name].present}
     try:
         trainer = Trainer(problem=problem, model_name=FLAGS.model, hparams=hparams,
                           hparams_set=FLAGS.hparams_set, data_dir=data_dir, output_dir=output_dir,
-                          train_steps=FLAGS.train_steps, eval_steps=FLAGS.eval_steps,
-                          eval_every=FLAGS.eval_every, save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-                          keep_checkpoint_max=FLAGS.keep_checkpoint_max, strategy=FLAGS.strategy,
-                          random_seed=FLAGS.random_seed, log_every=FLAGS.log_every,
-                          allow_config_change=FLAGS.allow_config_change,
-                          flags_text=FLAGS.flags_into_string())
+                          flags_text=FLAGS.flags_into_string(), **options)
         metrics = trainer.run(FLAGS.schedule)
     except (TrainingError, ValueError) as e:
         common.fail(BINARY, str(e))

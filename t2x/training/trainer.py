@@ -44,6 +44,12 @@ from t2x.training import optimizers
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
+# What a gin file may name besides Trainer: Keras optimizers and the T2T schedule.
+for _optimizer in (keras.optimizers.Adam, keras.optimizers.AdamW, keras.optimizers.SGD,
+                   keras.optimizers.RMSprop, keras.optimizers.Adafactor):
+    gin.external_configurable(_optimizer, module="keras.optimizers")
+gin.external_configurable(lr_lib.T2XLearningRate, module="t2x")
+
 
 class TrainingError(RuntimeError):
     """The run cannot go on (NaN loss, refused config change); the message says why and what to do."""
@@ -65,7 +71,7 @@ def _fmt_seconds(s: float) -> str:
 
 
 @gin.configurable(denylist=["problem", "model_name", "hparams", "hparams_set", "data_dir",
-                            "output_dir", "flags_text"])
+                            "output_dir", "flags_text"])  # gin binds the options: Trainer.log_every = 10
 class Trainer:
     """Trains and evaluates one model on one problem; see the module docstring."""
 
@@ -75,7 +81,14 @@ class Trainer:
                  keep_checkpoint_max: int = 5, strategy: str = "default", random_seed: int = 429459,
                  log_every: int = 100, allow_config_change: bool = False,
                  eval_batch_size: Optional[int] = None, num_summary_images: int = 4,
+                 optimizer_fn: Optional[Callable] = None, learning_rate_fn: Optional[Callable] = None,
                  flags_text: Optional[str] = None):
+        """Keyword-only; checked here, before anything runs.
+
+        ``optimizer_fn(learning_rate=schedule)`` replaces the optimizer named by
+        ``hparams.optimizer`` and ``learning_rate_fn(hparams, train_steps)`` the hparams'
+        schedule: both are for gin (``Trainer.optimizer_fn = @keras.optimizers.SGD``).
+        """
         if train_steps < 0 or eval_steps < 0:
             raise ValueError(f"train_steps ({train_steps}) and eval_steps ({eval_steps}) must be >= 0")
         for name, value in (("eval_every", eval_every), ("save_checkpoints_steps", save_checkpoints_steps),
@@ -98,6 +111,8 @@ class Trainer:
         self.allow_config_change = allow_config_change
         self.num_summary_images = num_summary_images
         self.flags_text = flags_text
+        self.optimizer_fn = optimizer_fn
+        self.learning_rate_fn = learning_rate_fn or lr_lib.T2XLearningRate
         self.strategy_name = strategy
         self.strategy = make_strategy(strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
@@ -135,11 +150,11 @@ class Trainer:
         with self.strategy.scope():
             self.model = registry.model(self.model_name)(self.hparams, self._problem_hparams())
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-            self.lr_fn = lr_lib.learning_rate_schedule(self.hparams, train_steps=self.train_steps)
             # The optimizer reads its rate from its own iteration counter, which advances with
             # self.step (one apply per step; a non-finite step stops the run).
-            self.optimizer = optimizers.make_optimizer(
-                self.hparams, lr_lib.T2XLearningRate(self.hparams, self.train_steps))
+            self.lr_fn = self.learning_rate_fn(self.hparams, self.train_steps)
+            self.optimizer = (self.optimizer_fn(learning_rate=self.lr_fn) if self.optimizer_fn
+                              else optimizers.make_optimizer(self.hparams, self.lr_fn))
             # Build variables with one eval-mode call on a spec-shaped zero batch.
             spec = self.problem.dataset(Mode.EVAL, self.data_dir, self.hparams, batch_size=1).element_spec
             dummy = {k: tf.zeros([1] + s.shape.as_list()[1:], s.dtype) for k, s in spec.items()}
@@ -285,7 +300,7 @@ class Trainer:
                 now = time.monotonic()
                 steps_per_s = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 metrics = {"loss": float(out["loss"].numpy()), "grad_norm": float(out["grad_norm"].numpy()),
-                           "learning_rate": float(self.lr_fn(step - 1).numpy()),
+                           "learning_rate": float(tf.convert_to_tensor(self.lr_fn(step - 1)).numpy()),
                            "steps_per_sec": steps_per_s,
                            "examples_per_sec": steps_per_s * self.global_batch_size}
                 with writer.as_default(step=step):

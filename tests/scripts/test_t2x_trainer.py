@@ -1,0 +1,100 @@
+"""t2x-trainer end to end, as a user runs it: a user dir adds a problem, a model and an
+hparams set; tiny IDX data; no network."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import REPO_ROOT, make_tiny_mnist
+
+USR_CODE = textwrap.dedent('''
+    import keras
+    from t2x import registry
+    from t2x.data.image import IdxImage2ClassProblem, idx_sources
+    from t2x.hparams.basic import basic_params1
+    from t2x.model import T2XModel
+
+    @registry.register_problem
+    class ImageTinyDigits(IdxImage2ClassProblem):
+        train_shards = 2
+        source_files = idx_sources({TABLE!r}, ["http://127.0.0.1:9/"])
+
+    @registry.register_model
+    class MyDenseNet(T2XModel):
+        def build_body(self):
+            self.flatten = keras.layers.Flatten()
+            self.dense = keras.layers.Dense(self.hparams.hidden_size, activation="relu")
+
+        def body(self, features):
+            return self.dense(self.flatten(features["inputs"]))
+
+    @registry.register_hparams
+    def my_dense_tiny():
+        hp = basic_params1()
+        hp.batch_size = 8
+        hp.hidden_size = 16
+        hp.learning_rate_schedule = "constant*linear_warmup"
+        hp.learning_rate_constant = 0.01
+        hp.learning_rate_warmup_steps = 2
+        return hp
+''')
+
+
+@pytest.fixture
+def run(tmp_path):
+    raw = tmp_path / "raw"
+    table, _ = make_tiny_mnist(str(raw))
+    usr = tmp_path / "my_code"
+    usr.mkdir()
+    (usr / "__init__.py").write_text(USR_CODE.replace("{TABLE!r}", repr(table)))
+    base = [f"--t2x_usr_dir={usr}", "--problem=image_tiny_digits", "--model=my_dense_net",
+            "--hparams_set=my_dense_tiny", f"--data_dir={tmp_path / 'data'}", f"--tmp_dir={raw}",
+            f"--output_dir={tmp_path / 'out'}", "--eval_steps=2", "--eval_every=2", "--log_every=2",
+            "--save_checkpoints_steps=2"]
+
+    def trainer(*args):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
+        return subprocess.run([sys.executable, "-m", "t2x.scripts.t2x_trainer", *base, *args],
+                              capture_output=True, text=True, env=env, timeout=240, cwd=REPO_ROOT)
+
+    return trainer, tmp_path / "out"
+
+
+def test_generate_train_evaluate_resume_and_refuse(run):
+    trainer, out = run
+    first = trainer("--generate_data", "--train_steps=4", "--gin_param=Trainer.num_summary_images=2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "t2x-trainer: train_and_evaluate done at step 4: accuracy " in first.stdout
+    assert "step 4/4: loss" in first.stderr and "examples/s" in first.stderr and "ETA" in first.stderr
+    assert sorted(f for f in os.listdir(out) if f.startswith("ckpt-4")) != []
+    assert json.loads((out / "run.json").read_text()) == {
+        "problem": "image_tiny_digits", "model": "my_dense_net", "hparams_set": "my_dense_tiny"}
+    assert "Trainer.num_summary_images = 2" in (out / "config.gin").read_text()
+    assert "--train_steps=4" in (out / "flags.txt").read_text()
+
+    more = trainer("--train_steps=6", "--gin_param=Trainer.num_summary_images=2")
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert "Restored" in more.stderr and "done at step 6" in more.stdout
+
+    changed = trainer("--train_steps=8", "--hparams=hidden_size=8")
+    assert changed.returncode == 1
+    errors = [l for l in changed.stderr.splitlines() if "error:" in l]
+    assert len(errors) == 1 and "hidden_size: 16 -> 8" in errors[0] and "--allow_config_change" in errors[0]
+    assert json.loads((out / "hparams.json").read_text())["hidden_size"] == 16  # kept
+
+
+def test_bad_names_and_bad_gin_are_one_line_errors(run):
+    trainer, _ = run
+    result = trainer("--model=my_dense_nett")
+    assert result.returncode == 1
+    assert "error: model 'my_dense_nett' is not in the models registry; did you mean my_dense_net" in result.stderr
+    result = trainer("--hparams=hiden_size=3")
+    assert result.returncode == 1 and "unknown hparam 'hiden_size'; nearest valid keys: hidden_size" in result.stderr
+    result = trainer("--gin_param=Trainer.no_such_option=3")
+    assert result.returncode == 1 and "--gin_file/--gin_param:" in result.stderr
+    result = trainer("--train_stepz=3")
+    assert result.returncode != 0 and "train_stepz" in result.stderr
