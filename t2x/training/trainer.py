@@ -198,28 +198,40 @@ class Trainer:
     # ------------------------------------------------------------------ steps --
     def _replica_train_step(self, features):
         ctx = tf.distribute.get_replica_context()
+        distributed = self.num_replicas > 1
         with tf.GradientTape() as tape:
             logits = self.model(features, training=True)
             num, den = self.model.loss_fn(logits, features, training=True)
-            global_den = ctx.all_reduce(tf.distribute.ReduceOp.SUM, den)
+            global_den = ctx.all_reduce(tf.distribute.ReduceOp.SUM, den) if distributed else den
             loss = num / tf.maximum(global_den, 1.0)
-            decay = optimizers.weight_decay_loss(self.model.trainable_variables,
-                                                 optimizers.l2_weight_decay_rate(self.hparams))
-            total = loss + decay / self.num_replicas
+            decay_rate = optimizers.l2_weight_decay_rate(self.hparams)
+            total = loss
+            if decay_rate:
+                total += optimizers.weight_decay_loss(self.model.trainable_variables,
+                                                      decay_rate) / self.num_replicas
         variables = self.model.trainable_variables
         grads = tape.gradient(total, variables)
-        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if distributed:
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, grad_norm = optimizers.clip_gradients(grads, self.hparams.get("clip_grad_norm", 0.0))
-        global_loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+        global_loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss) if distributed else loss
         finite = tf.logical_and(tf.math.is_finite(global_loss), tf.math.is_finite(grad_norm))
 
-        # Keras sums gradients over replicas again: hand it each replica's share. A
-        # non-finite step applies zeros (apply_gradients cannot sit in a tf.cond under
-        # MirroredStrategy); the host then stops the run without saving.
-        scale = tf.where(finite, 1.0 / self.num_replicas, 0.0)
-        self.optimizer.apply_gradients(
-            [(tf.where(finite, g, tf.zeros_like(g)) * tf.cast(scale, g.dtype), v)
-             for g, v in zip(grads, variables)])
+        if self.num_replicas == 1:
+            # Skip the update of a non-finite step; the host then stops the run.
+            def apply():
+                self.optimizer.apply_gradients(zip(grads, variables))
+                return tf.constant(True)
+
+            tf.cond(finite, apply, lambda: tf.constant(False))
+        else:
+            # Keras sums gradients over replicas again: hand it each replica's share. A
+            # non-finite step applies zeros (apply_gradients cannot sit in a tf.cond under
+            # MirroredStrategy); the host then stops the run without saving.
+            scale = tf.where(finite, 1.0 / self.num_replicas, 0.0)
+            self.optimizer.apply_gradients(
+                [(tf.where(finite, g, tf.zeros_like(g)) * tf.cast(scale, g.dtype), v)
+                 for g, v in zip(grads, variables)])
         return {"loss": global_loss, "grad_norm": grad_norm, "finite": finite}
 
     @tf.function
