@@ -54,9 +54,9 @@ def basic_params1():
         initializer="orthogonal",
         initializer_gain=1.5,
         label_smoothing=0.1,
-        # Learning rate: T2T's product-string schedule form.
+        # Learning rate: a product of factors (T2T's string form); "legacy" is T2T's default.
         learning_rate=0.1,
-        learning_rate_schedule="constant*linear_warmup*rsqrt_decay",
+        learning_rate_schedule="legacy",  # T2T's default; "constant*linear_warmup*rsqrt_decay" etc. too
         learning_rate_constant=1.0,
         learning_rate_warmup_steps=100,
         learning_rate_decay_steps=5000,

@@ -54,10 +54,12 @@ class T2XModel(keras.Model):
     ``bottom``, ``top``, ``loss_fn``, ``infer``)."""
 
     def __init__(self, hparams: HParams, problem_hparams: HParams, **kwargs):
-        super().__init__(name=kwargs.pop("name", None) or type(self).__name__.lower(), **kwargs)
+        name = kwargs.pop("name", None) or type(self).__dict__.get("registered_name") \
+            or type(self).__name__.lower()
+        super().__init__(name=name, **kwargs)
         self._train_hparams = hparams
         self._eval_hparams = eval_hparams(hparams)
-        self._training = False
+        self._training = True  # build_body sees the training hparams (dropout rates...)
         self.problem_hparams = problem_hparams
         overrides = dict(hparams.get("modality") or {})
         self.modalities: Dict[str, Modality] = {}
@@ -66,6 +68,11 @@ class T2XModel(keras.Model):
                 overrides.get(feature, modality_type), hparams,
                 problem_hparams.vocab_size.get(feature), feature)
         self.build_body()
+        self._training = False
+
+    def build(self, input_shape=None):
+        """Nothing to do: the body's layers build on the first call (Keras 3 hook)."""
+        self.built = True
 
     # -- hparams by mode ------------------------------------------------------------
     @property
@@ -79,7 +86,8 @@ class T2XModel(keras.Model):
 
     # -- hooks ------------------------------------------------------------------------
     def build_body(self) -> None:
-        """Host, once, in ``__init__``: create the body's layers. Default: nothing."""
+        """Host, once, in ``__init__``: create the body's layers. ``self.hparams`` is the
+        training set here (dropout rates as given). Default: nothing."""
 
     def bottom(self, features: Dict[str, Any]) -> Dict[str, Any]:
         """Compiled step: raw features -> body inputs (only features with a modality)."""
