@@ -6,17 +6,9 @@ Learning rate: T2T's ``legacy`` schedule with cosine decay (times 0.002 for Adam
 """
 
 from t2x import registry
-from t2x.hparam import HParams
 
 from t2x.hparams.basic import basic_params1
 
-
-def _set(hp: HParams, name: str, value) -> None:
-    """Sets ``name``, adding it when the base set does not have it."""
-    if name in hp:
-        hp.set_hparam(name, value)
-    else:
-        hp.add_hparam(name, value)
 
 
 @registry.register_hparams
@@ -24,13 +16,13 @@ def resnet_base():
     """T2T's ``resnet_base``: ResNet-50 for ImageNet (bottleneck blocks [3, 4, 6, 3]),
     Nesterov momentum at 0.4 (0.1 x batch 1024 / 256), cosine over 120k steps, weight decay 1e-4."""
     hp = basic_params1()
-    _set(hp, "layer_sizes", [3, 4, 6, 3])  # blocks per stage
-    _set(hp, "filter_sizes", [64, 64, 128, 256, 512])  # stem, then one per stage
-    _set(hp, "block_fn", "bottleneck")  # or "residual"
-    _set(hp, "bottleneck_ratio", 4)  # bottleneck output = ratio x filters
-    _set(hp, "is_cifar", False)  # True: 3 stages, stride-1 stem, no max pool
-    _set(hp, "stem_kernel", 7)
-    _set(hp, "final_bn_relu", False)  # T2T's resnet_v2 ends on the last block's sum
+    hp.set_or_add("layer_sizes", [3, 4, 6, 3])  # blocks per stage
+    hp.set_or_add("filter_sizes", [64, 64, 128, 256, 512])  # stem, then one per stage
+    hp.set_or_add("block_fn", "bottleneck")  # or "residual"
+    hp.set_or_add("bottleneck_ratio", 4)  # bottleneck output = ratio x filters
+    hp.set_or_add("is_cifar", False)  # True: 3 stages, stride-1 stem, no max pool
+    hp.set_or_add("stem_kernel", 7)
+    hp.set_or_add("final_bn_relu", False)  # T2T's resnet_v2 ends on the last block's sum
     hp.initializer = "normal_unit_scaling"
     hp.initializer_gain = 2.0
     hp.optimizer = "momentum"

@@ -7,17 +7,9 @@ see ``t2x/training/learning_rate.py``).
 """
 
 from t2x import registry
-from t2x.hparam import HParams
 
 from t2x.hparams.basic import basic_params1
 
-
-def _set(hp: HParams, name: str, value) -> None:
-    """Sets ``name``, adding it when the base set does not have it."""
-    if name in hp:
-        hp.set_hparam(name, value)
-    else:
-        hp.add_hparam(name, value)
 
 
 @registry.register_hparams
@@ -31,7 +23,7 @@ def shakeshake_small():
     hp = basic_params1()
     hp.batch_size = 128
     hp.hidden_size = 32
-    _set(hp, "layer_prepostprocess_dropout", 0.0)
+    hp.set_or_add("layer_prepostprocess_dropout", 0.0)
     hp.dropout = 0.0
     hp.label_smoothing = 0.0
     hp.clip_grad_norm = 0.0  # T2T: "No clipping for now, one can also try 2.0."
@@ -46,8 +38,8 @@ def shakeshake_small():
     hp.weight_decay = 1e-4
     hp.optimizer = "momentum"
     hp.optimizer_momentum_momentum = 0.9
-    _set(hp, "shake_shake_num_branches", 2)
-    _set(hp, "shake_shake_concat", 0)  # T2T's int(False): 1 joins the branches by a 1x1 conv
+    hp.set_or_add("shake_shake_num_branches", 2)
+    hp.set_or_add("shake_shake_concat", 0)  # T2T's int(False): 1 joins the branches by a 1x1 conv
     return hp
 
 

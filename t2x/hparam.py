@@ -253,6 +253,13 @@ class HParams:
             result[name] = value
         return result
 
+    def set_or_add(self, name: str, value) -> None:
+        """Sets ``name`` if it exists, else adds it (for sets that extend a base set)."""
+        if name in self._types:
+            self.set_hparam(name, value)
+        else:
+            self.add_hparam(name, value)
+
     def override_from_dict(self, values: Dict[str, Any]) -> "HParams":
         for name, value in values.items():
             self.set_hparam(name, value)
@@ -287,6 +294,20 @@ class HParams:
             elif mine[key] != theirs[key]:
                 lines.append(f"{key}: {mine[key]!r} -> {theirs[key]!r}")
         return lines
+
+
+_MISSING = object()
+
+
+def get_hparam(hparams, name: str, default=_MISSING):
+    """``hparams.name`` for HParams or any object; ``default`` when given and missing,
+    otherwise the HParams error that names the nearest keys."""
+    if default is _MISSING:
+        return getattr(hparams, name)
+    try:
+        return getattr(hparams, name)
+    except AttributeError:
+        return default
 
 
 def create_hparams(hparams_set: str, overrides: str = "") -> HParams:

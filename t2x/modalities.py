@@ -77,7 +77,7 @@ class Modality(keras.layers.Layer):
     def loss(self, logits, targets, label_smoothing: float = 0.0):
         """``(sum of weighted losses, sum of weights)``; the mean loss is their ratio."""
         xent = smoothed_cross_entropy(logits, targets, self.vocab_size, label_smoothing)
-        weights = tf.ones_like(xent)
+        weights = self.targets_weights(targets)
         return tf.reduce_sum(xent * weights), tf.reduce_sum(weights)
 
 
@@ -121,11 +121,6 @@ class SymbolModality(Modality):
 
     def targets_weights(self, targets):
         return tf.cast(tf.not_equal(targets, 0), tf.float32)
-
-    def loss(self, logits, targets, label_smoothing: float = 0.0):
-        xent = smoothed_cross_entropy(logits, targets, self.vocab_size, label_smoothing)
-        weights = self.targets_weights(targets)
-        return tf.reduce_sum(xent * weights), tf.reduce_sum(weights)
 
 
 class ClassLabelModality(Modality):

@@ -103,7 +103,7 @@ from typing import Callable, Optional
 import keras
 import tensorflow as tf
 
-from t2x.hparam import HParams
+from t2x.hparam import HParams, get_hparam
 
 __all__ = [
     "FACTOR_NAMES",
@@ -134,20 +134,11 @@ WARMUP_SCHEDULES = ("exp", "linear")
 
 # Hparams a schedule may read besides those starting with "learning_rate".
 _OTHER_SCHEDULE_HPARAMS = ("hidden_size", "optimizer", "train_steps")
-_MISSING = object()
 
 StepFn = Callable[[tf.Tensor], tf.Tensor]
 
 
 # ---------------------------------------------------------------------------- helpers
-def _hparam(hparams, name, default=_MISSING):
-    """``hparams.name``; ``default`` when given and the hparam does not exist."""
-    if default is _MISSING:
-        return getattr(hparams, name)  # HParams raises naming the nearest keys
-    try:
-        return getattr(hparams, name)
-    except AttributeError:
-        return default
 
 
 def _nearest(name, choices):
@@ -168,7 +159,7 @@ def _const(value: float) -> StepFn:
 
 
 def _positive(hparams, name, factor, allow_zero=False) -> float:
-    value = _hparam(hparams, name)
+    value = get_hparam(hparams, name)
     if value is None or value < 0 or (value == 0 and not allow_zero):
         need = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"learning-rate {factor} needs hparams.{name} {need}, got {value!r}")
@@ -177,8 +168,8 @@ def _positive(hparams, name, factor, allow_zero=False) -> float:
 
 def _piecewise_fn(hparams, where: str) -> StepFn:
     """T2T's non-cumulative piecewise multiplier; validated here."""
-    boundaries = list(_hparam(hparams, "learning_rate_boundaries", []) or [])
-    multiples = list(_hparam(hparams, "learning_rate_multiples", []) or [])
+    boundaries = list(get_hparam(hparams, "learning_rate_boundaries", []) or [])
+    multiples = list(get_hparam(hparams, "learning_rate_multiples", []) or [])
     if len(boundaries) != len(multiples):
         raise ValueError(
             f"{where} needs as many hparams.learning_rate_multiples as "
@@ -200,7 +191,7 @@ def _piecewise_fn(hparams, where: str) -> StepFn:
 
 # ------------------------------------------------------------------ product factors
 def _constant(hparams, train_steps):
-    return _const(_hparam(hparams, "learning_rate_constant"))
+    return _const(get_hparam(hparams, "learning_rate_constant"))
 
 
 def _linear_warmup(hparams, train_steps):
@@ -240,8 +231,8 @@ def _rsqrt_normalized_decay(hparams, train_steps):
 def _exp_decay(hparams, train_steps):
     warmup = _positive(hparams, "learning_rate_warmup_steps", "factor 'exp_decay'", True)
     decay_steps = _positive(hparams, "learning_rate_decay_steps", "factor 'exp_decay'")
-    rate = float(_hparam(hparams, "learning_rate_decay_rate"))
-    staircase = bool(_hparam(hparams, "learning_rate_decay_staircase", False))
+    rate = float(get_hparam(hparams, "learning_rate_decay_rate"))
+    staircase = bool(get_hparam(hparams, "learning_rate_decay_staircase", False))
 
     def fn(s):
         p = tf.maximum((s - warmup) / decay_steps, 0.0)
@@ -253,7 +244,7 @@ def _exp_decay(hparams, train_steps):
 
 
 def _rsqrt_hidden_size(hparams, train_steps):
-    hidden = _hparam(hparams, "hidden_size")
+    hidden = get_hparam(hparams, "hidden_size")
     if not hidden or hidden <= 0:
         raise ValueError(f"learning-rate factor 'rsqrt_hidden_size' needs "
                          f"hparams.hidden_size > 0, got {hidden!r}")
@@ -310,7 +301,7 @@ assert tuple(_FACTORS) == FACTOR_NAMES
 # -------------------------------------------------------------------------- legacy
 def _adam_correction(hparams) -> float:
     """T2T's legacy Adam factor: 0.002 when "adam" is in the optimizer name, else 1."""
-    optimizer = str(_hparam(hparams, "optimizer", "") or "")
+    optimizer = str(get_hparam(hparams, "optimizer", "") or "")
     return 0.002 if "adam" in optimizer.lower() else 1.0
 
 
@@ -329,8 +320,8 @@ def _legacy_decay(hparams, scheme: str, warmup: float) -> StepFn:
         return _const(1.0)
     if scheme == "exp":
         decay_steps = _positive(hparams, "learning_rate_decay_steps", "decay scheme 'exp'")
-        rate = float(_hparam(hparams, "learning_rate_decay_rate"))
-        staircase = bool(_hparam(hparams, "learning_rate_decay_staircase", False))
+        rate = float(get_hparam(hparams, "learning_rate_decay_rate"))
+        staircase = bool(get_hparam(hparams, "learning_rate_decay_staircase", False))
 
         def exp_fn(s):
             p = (s - warmup) / decay_steps
@@ -368,15 +359,15 @@ def _legacy_decay(hparams, scheme: str, warmup: float) -> StepFn:
 def _legacy_schedule(hparams) -> StepFn:
     """T2T's ``legacy_learning_rate_schedule`` (see the module docstring)."""
     warmup = _positive(hparams, "learning_rate_warmup_steps", "factor 'legacy'", True)
-    scheme = _hparam(hparams, "learning_rate_decay_scheme", "none") or "none"
+    scheme = get_hparam(hparams, "learning_rate_decay_scheme", "none") or "none"
     if scheme not in DECAY_SCHEMES:
         raise ValueError(
             f"unknown learning_rate_decay_scheme {scheme!r}{_nearest(scheme, DECAY_SCHEMES)} "
             f"(valid: {', '.join(DECAY_SCHEMES)})")
-    scale = float(_hparam(hparams, "learning_rate")) * _adam_correction(hparams)
+    scale = float(get_hparam(hparams, "learning_rate")) * _adam_correction(hparams)
 
     if scheme == "noam":
-        hidden = _hparam(hparams, "hidden_size")
+        hidden = get_hparam(hparams, "hidden_size")
         if not hidden or hidden <= 0:
             raise ValueError(f"learning-rate decay scheme 'noam' needs hparams.hidden_size "
                              f"> 0, got {hidden!r}")
@@ -387,7 +378,7 @@ def _legacy_schedule(hparams) -> StepFn:
                                                      tf.math.rsqrt(s + 1.0))
         return lambda s: noam_scale * tf.math.rsqrt(s + 1.0)
 
-    warmup_schedule = _hparam(hparams, "learning_rate_warmup_schedule", "exp") or "exp"
+    warmup_schedule = get_hparam(hparams, "learning_rate_warmup_schedule", "exp") or "exp"
     if warmup_schedule not in WARMUP_SCHEDULES:
         raise ValueError(
             f"unknown learning_rate_warmup_schedule {warmup_schedule!r}"
@@ -438,10 +429,10 @@ def learning_rate_schedule(hparams, train_steps: Optional[int] = None) -> StepFn
         ``linear_decay``, bad piecewise lists, non-positive step counts.
     """
     if train_steps is None:
-        train_steps = _hparam(hparams, "train_steps", None)
-    names = parse_factor_names(_hparam(hparams, "learning_rate_schedule"))
+        train_steps = get_hparam(hparams, "train_steps", None)
+    names = parse_factor_names(get_hparam(hparams, "learning_rate_schedule"))
     factors = [_FACTORS[name](hparams, train_steps) for name in names]
-    minimum = _hparam(hparams, "learning_rate_minimum", None)
+    minimum = get_hparam(hparams, "learning_rate_minimum", None)
     minimum = float(minimum) if minimum else None
 
     def lr(step) -> tf.Tensor:
@@ -473,7 +464,7 @@ class T2XLearningRate(keras.optimizers.schedules.LearningRateSchedule):
             hparams = HParams(**hparams)
         names = hparams.keys() if hasattr(hparams, "keys") else dir(hparams)
         self._schedule_hparams = {
-            name: _hparam(hparams, name) for name in names
+            name: get_hparam(hparams, name) for name in names
             if name.startswith("learning_rate") or name in _OTHER_SCHEDULE_HPARAMS}
         self.train_steps = None if train_steps is None else int(train_steps)
         self._fn = learning_rate_schedule(hparams, self.train_steps)

@@ -50,6 +50,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from t2x.hparam import get_hparam
 from t2x.training.learning_rate import T2XLearningRate
 
 __all__ = [
@@ -64,16 +65,8 @@ __all__ = [
 #: Canonical optimizer names (``hparams.optimizer`` is matched case-insensitively).
 OPTIMIZER_NAMES = ("adam", "adamw", "momentum", "sgd", "rmsprop", "adafactor")
 _ALIASES = {"trueadam": "adam"}  # T2T's "true_adam" (tf.train.AdamOptimizer)
-_MISSING = object()
 
 
-def _hparam(hparams, name, default=_MISSING):
-    if default is _MISSING:
-        return getattr(hparams, name)  # HParams raises naming the nearest keys
-    try:
-        return getattr(hparams, name)
-    except AttributeError:
-        return default
 
 
 def canonical_optimizer_name(name: str) -> str:
@@ -160,10 +153,10 @@ def _sgd(hparams, lr):
 def _rmsprop(hparams, lr):
     return keras.optimizers.RMSprop(
         learning_rate=lr,
-        rho=float(_hparam(hparams, "optimizer_rmsprop_decay", 0.9)),
-        momentum=float(_hparam(hparams, "optimizer_rmsprop_momentum", 0.0)),
-        epsilon=float(_hparam(hparams, "optimizer_rmsprop_epsilon", 1e-10)),
-        centered=bool(_hparam(hparams, "optimizer_rmsprop_centered", False)))
+        rho=float(get_hparam(hparams, "optimizer_rmsprop_decay", 0.9)),
+        momentum=float(get_hparam(hparams, "optimizer_rmsprop_momentum", 0.0)),
+        epsilon=float(get_hparam(hparams, "optimizer_rmsprop_epsilon", 1e-10)),
+        centered=bool(get_hparam(hparams, "optimizer_rmsprop_centered", False)))
 
 
 def _adafactor(hparams, lr):
@@ -177,15 +170,15 @@ def _adafactor(hparams, lr):
          "always scales the step by the parameter's RMS"),
     )
     for name, supported, why in fixed:
-        value = _hparam(hparams, name, supported)
+        value = get_hparam(hparams, name, supported)
         if value != supported:
             raise ValueError(f"hparams.{name}={value!r} is not supported: {why}. Set "
                              f"{name}={supported!r} or choose another optimizer")
-    exponent = float(_hparam(hparams, "optimizer_adafactor_memory_exponent", 0.8))
+    exponent = float(get_hparam(hparams, "optimizer_adafactor_memory_exponent", 0.8))
     return keras.optimizers.Adafactor(
         learning_rate=lr,
         beta_2_decay=-exponent,
-        clip_threshold=float(_hparam(hparams, "optimizer_adafactor_clipping_threshold", 1.0)),
+        clip_threshold=float(get_hparam(hparams, "optimizer_adafactor_clipping_threshold", 1.0)),
         relative_step=False)
 
 
@@ -221,7 +214,7 @@ def make_optimizer(hparams, learning_rate=None, *,
       ValueError: unknown optimizer name (naming the valid ones), a bad learning_rate,
         or Adafactor hparams that Keras's Adafactor does not implement.
     """
-    key = canonical_optimizer_name(_hparam(hparams, "optimizer"))
+    key = canonical_optimizer_name(get_hparam(hparams, "optimizer"))
     return _BUILDERS[key](hparams, _keras_learning_rate(learning_rate, hparams, train_steps))
 
 
@@ -297,6 +290,6 @@ def l2_weight_decay_rate(hparams) -> float:
     """The rate to give :func:`weight_decay_loss`: ``hparams.weight_decay``, or 0 for
     ``adamw``, whose optimizer already decays the weights with it (T2T added both for
     ``adam_w``, decaying twice)."""
-    if canonical_optimizer_name(_hparam(hparams, "optimizer")) == "adamw":
+    if canonical_optimizer_name(get_hparam(hparams, "optimizer")) == "adamw":
         return 0.0
-    return float(_hparam(hparams, "weight_decay", 0.0) or 0.0)
+    return float(get_hparam(hparams, "weight_decay", 0.0) or 0.0)

@@ -121,6 +121,9 @@ class Trainer:
             raise ValueError(f"batch_size {self.global_batch_size} is not divisible by the "
                              f"{self.num_replicas} replicas")
         self.eval_batch_size = eval_batch_size or self.global_batch_size
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        self.is_chief = (resolver is None or not resolver.task_type or resolver.task_type == "chief"
+                         or (resolver.task_type == "worker" and resolver.task_id == 0))
         self._built = False
         self.last_eval: Dict[str, float] = {}
 
@@ -161,7 +164,11 @@ class Trainer:
             self.model(dummy, training=False)
             self.optimizer.build(self.model.trainable_variables)
         self.ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
-        self.manager = tf.train.CheckpointManager(self.ckpt, self.output_dir,
+        # Under multi_worker every worker takes part in saving; only the chief writes to
+        # output_dir, the others to a scratch folder of their own inside it.
+        ckpt_dir = self.output_dir if self.is_chief else os.path.join(
+            self.output_dir, f".worker-{self.strategy.cluster_resolver.task_id}")
+        self.manager = tf.train.CheckpointManager(self.ckpt, ckpt_dir,
                                                   max_to_keep=self.keep_checkpoint_max)
         self._built = True
 
@@ -274,7 +281,8 @@ class Trainer:
     def train(self, eval_fn: Optional[Callable[[], Dict[str, float]]] = None) -> Dict[str, float]:
         """Trains up to ``train_steps`` global steps, from the latest checkpoint if any."""
         self._build()
-        self.check_and_write_config()
+        if self.is_chief:
+            self.check_and_write_config()
         start_step = self.restore()
         if start_step >= self.train_steps:
             logging.info("Step %d >= --train_steps=%d: training is done, nothing to train",
@@ -291,7 +299,7 @@ class Trainer:
             if latest and start_step:
                 status = iter_ckpt.restore(latest)
                 status.expect_partial()
-        writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "train"))
+        writer = self._summary_writer("train")
         if start_step == 0:
             self._write_text_summaries(writer)
         last_log_time, last_log_step = time.monotonic(), start_step
@@ -357,7 +365,7 @@ class Trainer:
             metrics["accuracy_top5"] = totals["correct_top5"] / max(totals["weights"], 1.0)
         metrics["eval_batches"] = float(batches)
         step = int(self.step.numpy())
-        writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "eval"))
+        writer = self._summary_writer("eval")
         with writer.as_default(step=step):
             for k, v in metrics.items():
                 if k != "eval_batches":
@@ -397,6 +405,12 @@ class Trainer:
         return self.evaluate()
 
     # -------------------------------------------------------------- summaries --
+    def _summary_writer(self, name: str):
+        """TensorBoard events of ``name`` (train/eval); only the chief writes them."""
+        if not self.is_chief:
+            return tf.summary.create_noop_writer()
+        return tf.summary.create_file_writer(os.path.join(self.output_dir, name))
+
     def _write_text_summaries(self, writer) -> None:
         with writer.as_default(step=0):
             tf.summary.text("hparams", "```\n" + self.hparams.to_json() + "\n```")

@@ -166,3 +166,57 @@ def test_mirrored_on_two_logical_cpus_matches_default(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert "MIRRORED_OK" in result.stdout, result.stderr[-3000:]
+
+
+MULTI_WORKER_SCRIPT = textwrap.dedent('''
+    import json, os, sys, numpy as np
+    sys.path.insert(0, {tests!r}); sys.path.insert(0, {here!r})
+    import tensorflow as tf
+    from test_trainer import make
+    from t2x.data.image import IdxImage2ClassProblem, idx_sources
+    class TinyMnist(IdxImage2ClassProblem):
+        registered_name = "tiny_mnist_fixture"
+        train_shards = 3
+        source_files = idx_sources({table!r}, ["http://127.0.0.1:9/"])
+    t = make(TinyMnist(), {data!r}, {out!r}, strategy="multi_worker", train_steps=4)
+    t.train()
+    task = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+    np.savez({out!r} + "/weights-%d.npz" % task, *[v.numpy() for v in t.model.weights])
+    print("WORKER_OK", t.num_replicas, int(t.step.numpy()))
+''')
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_multi_worker_two_local_processes_end_with_identical_weights(tiny_problem_cls, tiny_mnist, tmp_path):
+    tmp_dir, table, _ = tiny_mnist
+    data_dir, out = str(tmp_path / "data"), str(tmp_path / "out")
+    tiny_problem_cls().generate_data(data_dir, tmp_dir)
+    os.makedirs(out)
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = MULTI_WORKER_SCRIPT.format(tests=os.path.join(REPO_ROOT, "tests"), here=here, table=table,
+                                        data=data_dir, out=out)
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for stdout, stderr in outputs:
+        assert "WORKER_OK 2 4" in stdout, stderr[-3000:]
+    chief, other = np.load(f"{out}/weights-0.npz"), np.load(f"{out}/weights-1.npz")
+    assert len(chief.files) == len(other.files) > 0
+    for name in chief.files:
+        np.testing.assert_array_equal(chief[name], other[name])
+    assert tf.train.latest_checkpoint(out).endswith("ckpt-4")
+    assert os.path.exists(os.path.join(out, "hparams.json"))
+    assert os.path.isdir(os.path.join(out, "train"))
