@@ -220,3 +220,20 @@ def test_multi_worker_two_local_processes_end_with_identical_weights(tiny_proble
     assert tf.train.latest_checkpoint(out).endswith("ckpt-4")
     assert os.path.exists(os.path.join(out, "hparams.json"))
     assert os.path.isdir(os.path.join(out, "train"))
+
+
+def test_python_api_mirrors_the_binary(tiny_problem_cls, tiny_mnist, tmp_path):
+    import t2x
+
+    tmp_dir, _, _ = tiny_mnist
+    registry.register_problem("tiny_mnist_api_test")(tiny_problem_cls)
+    try:
+        metrics = t2x.train(problem="tiny_mnist_api_test", model="trainer_test_net",
+                            hparams_set="basic_fc_tiny", hparams="batch_size=8",
+                            data_dir=str(tmp_path / "data"), tmp_dir=tmp_dir, generate_data=True,
+                            output_dir=str(tmp_path / "out"), train_steps=4, eval_steps=0,
+                            log_every=2)
+    finally:
+        registry.problems.unregister("tiny_mnist_api_test")
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["eval_batches"] == 3
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["problem"] == "tiny_mnist_api_test"
