@@ -29,7 +29,7 @@ Outside training every hparam whose name ends in ``dropout`` and ``label_smoothi
 otherwise, so a body reads its rates from ``self.hparams`` and gets the right ones.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import keras
 import tensorflow as tf
@@ -130,12 +130,3 @@ class T2XModel(keras.Model):
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         return {"outputs": tf.argmax(logits, axis=-1), "probabilities": probabilities,
                 "logits": logits}
-
-
-def model_for(model_name: str, hparams: HParams, problem_hparams: HParams,
-              registry_module: Optional[Any] = None) -> T2XModel:
-    """Builds the registered model ``model_name``."""
-    from t2x import registry
-
-    cls = (registry_module or registry).model(model_name)
-    return cls(hparams, problem_hparams)

@@ -29,7 +29,7 @@ import os
 import random
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Sequence
 
 from absl import logging
 
