@@ -130,3 +130,10 @@ class T2XModel(keras.Model):
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         return {"outputs": tf.argmax(logits, axis=-1), "probabilities": probabilities,
                 "logits": logits}
+
+
+def model_for(model_name: str, hparams: HParams, problem_hparams: HParams) -> T2XModel:
+    """Builds the registered model ``model_name`` for a problem's hparams."""
+    from t2x import registry  # floor 1, imported late: registry loads the catalogue lazily
+
+    return registry.model(model_name)(hparams, problem_hparams)
