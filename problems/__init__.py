@@ -3,7 +3,7 @@ registers every problem module listed in ``MODULES``."""
 
 import importlib
 
-MODULES = ["mnist"]
+MODULES = ["algorithmic", "mnist"]
 
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")
