@@ -261,6 +261,12 @@ class Trainer:
             top_k = tf.math.top_k(tf.cast(logits, tf.float32), k=k).indices
             in_top = tf.reduce_any(tf.equal(tf.cast(top_k, tf.int64), targets[..., None]), -1)
             out["correct_top5"] = tf.reduce_sum(tf.cast(in_top, tf.float32) * weights)
+            if targets.shape.rank == 2 and self.problem.variable_length:
+                # Teacher-forced: every non-padding token of the sequence right.
+                wrong = tf.cast(tf.not_equal(pred, targets), tf.float32) * weights
+                out["correct_sequences"] = tf.reduce_sum(
+                    tf.cast(tf.equal(tf.reduce_sum(wrong, -1), 0.0), tf.float32))
+                out["sequences"] = tf.cast(tf.shape(targets)[0], tf.float32)
         return out
 
     @tf.function
@@ -363,6 +369,8 @@ class Trainer:
         if "correct" in totals:
             metrics["accuracy"] = totals["correct"] / max(totals["weights"], 1.0)
             metrics["accuracy_top5"] = totals["correct_top5"] / max(totals["weights"], 1.0)
+        if "correct_sequences" in totals:
+            metrics["accuracy_per_sequence"] = totals["correct_sequences"] / max(totals["sequences"], 1.0)
         metrics["eval_batches"] = float(batches)
         step = int(self.step.numpy())
         writer = self._summary_writer("eval")
