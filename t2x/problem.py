@@ -239,10 +239,13 @@ class Problem:
         """Host: fill the problem hparams ``defaults`` in place: ``modality`` and ``vocab_size``
         dicts per feature, space ids, ``loss_multiplier``... ``model_hparams`` may be None."""
 
-    def get_hparams(self, model_hparams: Optional[HParams] = None) -> HParams:
-        """The problem hparams (cached), ``_rev``/``_copy`` applied."""
+    def get_hparams(self, model_hparams: Optional[HParams] = None,
+                    data_dir: Optional[str] = None) -> HParams:
+        """The problem hparams (cached), ``_rev``/``_copy`` applied. ``data_dir`` is where
+        vocabularies are (text problems need it to know their vocab sizes)."""
         if self._hparams_cache is None:
             hp = default_problem_hparams()
+            hp.data_dir = data_dir
             self.hparams(hp, model_hparams)
             hp.modality = _swap_or_copy(dict(hp.modality), self._was_reversed, self._was_copy)
             hp.vocab_size = _swap_or_copy(dict(hp.vocab_size), self._was_reversed, self._was_copy)

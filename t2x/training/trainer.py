@@ -129,8 +129,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up --
     def _problem_hparams(self) -> HParams:
-        php = self.problem.get_hparams(self.hparams)
-        php.data_dir = self.data_dir
+        php = self.problem.get_hparams(self.hparams, data_dir=self.data_dir)
         return php
 
     def _dataset_fn(self, mode: str, skip_batches: int = 0) -> Callable:

@@ -1,0 +1,185 @@
+"""Text problem bases with T2T's hooks and defaults: ``Text2TextProblem``,
+``Text2SelfProblem`` (language modelling, no inputs) and ``Text2ClassProblem``.
+
+A subclass writes ``generate_samples(data_dir, tmp_dir, dataset_split)`` yielding raw text
+samples (``{"inputs": str, "targets": str}``; ``{"targets": str}`` for Text2Self;
+``{"inputs": str, "label": int}`` for Text2Class) and picks a vocabulary:
+
+* ``vocab_type``: ``"character"`` (UTF-8 bytes, no vocab file), ``"subword"`` (T2T's
+  SubwordTextEncoder, about ``approx_vocab_size`` entries) or ``"token"`` (whitespace
+  tokens: the ``approx_vocab_size - 3`` most frequent, plus ``<UNK>`` for the rest);
+* the vocabulary is built in ``prepare_data`` from the **train split only** and stored in
+  ``data_dir`` as ``vocab.{problem}.{approx_vocab_size}.{vocab_type}``; an existing file is
+  reused, so regenerating never changes ids under a trained model;
+* encoded sequences end with EOS (id 1); id 0 pads.
+
+``is_generate_per_split = False`` (T2T's option) draws everything from the train split's
+samples and deals them round-robin over the train and dev shards (T2T's 100 : 1).
+"""
+
+import collections
+import os
+from typing import Dict, Iterator, List
+
+from t2x.data import generator_utils
+from t2x.data.text_encoder import (EOS_ID, ByteTextEncoder, SubwordTextEncoder,
+                                   TokenTextEncoder)
+from t2x.problem import DatasetSplit, ModalityType, Problem, SplitSpec
+
+UNK = "<UNK>"
+
+
+class Text2TextProblem(Problem):
+    """Text in, text out; both sides share one vocabulary (T2T's default)."""
+
+    variable_length = True
+    vocab_type = "subword"
+    approx_vocab_size = 2 ** 15
+    is_generate_per_split = True
+    max_vocab_build_samples = 0  # 0: every train sample feeds the vocabulary
+
+    @property
+    def has_inputs(self) -> bool:
+        return True
+
+    @property
+    def dataset_splits(self) -> List[SplitSpec]:
+        return [SplitSpec(DatasetSplit.TRAIN, 100), SplitSpec(DatasetSplit.EVAL, 1)]
+
+    # -- vocabulary ------------------------------------------------------------------
+    @property
+    def vocab_filename(self) -> str:
+        return f"vocab.{self.dataset_filename()}.{self.approx_vocab_size}.{self.vocab_type}"
+
+    def text_of_sample(self, sample) -> Iterator[str]:
+        """The texts of one raw sample that feed the vocabulary."""
+        for key in ("inputs", "targets"):
+            if isinstance(sample.get(key), str):
+                yield sample[key]
+
+    def _train_texts(self, data_dir, tmp_dir) -> Iterator[str]:
+        for i, sample in enumerate(self.generate_samples(data_dir, tmp_dir, DatasetSplit.TRAIN)):
+            if self.max_vocab_build_samples and i >= self.max_vocab_build_samples:
+                return
+            yield from self.text_of_sample(sample)
+
+    def prepare_data(self, data_dir, tmp_dir):
+        """Host, once: builds the vocabulary from the train split if ``data_dir`` lacks it."""
+        super().prepare_data(data_dir, tmp_dir)
+        if self.vocab_type == "character":
+            return
+        path = os.path.join(data_dir, self.vocab_filename)
+        if os.path.exists(path):
+            return
+        texts = self._train_texts(data_dir, tmp_dir)
+        if self.vocab_type == "subword":
+            encoder = SubwordTextEncoder.build_from_generator(texts, self.approx_vocab_size)
+        elif self.vocab_type == "token":
+            counts = collections.Counter(tok for text in texts for tok in text.split())
+            words = [w for w, _ in counts.most_common(max(self.approx_vocab_size - 3, 1))]
+            encoder = TokenTextEncoder(None, vocab_list=[UNK] + words, replace_oov=UNK)
+        else:
+            raise ValueError(f"vocab_type must be character, subword or token, got {self.vocab_type!r}")
+        tmp = f"{path}.tmp-{os.getpid()}"
+        encoder.store_to_file(tmp)
+        os.replace(tmp, path)
+
+    def feature_encoders(self, data_dir):
+        if self.vocab_type == "character":
+            encoder = ByteTextEncoder()
+        else:
+            path = os.path.join(data_dir or "", self.vocab_filename)
+            if not data_dir or not os.path.exists(path):
+                raise FileNotFoundError(
+                    f"vocabulary {path} is missing; generate the data first "
+                    f"(t2x-datagen --problem={self.name} --data_dir=...)")
+            encoder = (SubwordTextEncoder(path) if self.vocab_type == "subword"
+                       else TokenTextEncoder(path, replace_oov=UNK))
+        return {"inputs": encoder, "targets": encoder} if self.has_inputs else {"targets": encoder}
+
+    # -- generation ------------------------------------------------------------------
+    def encode_sample(self, sample, encoders) -> Dict[str, list]:
+        return {key: encoders[key].encode(sample[key]) + [EOS_ID]
+                for key in ("inputs", "targets") if key in sample and key in encoders}
+
+    def generate_data(self, data_dir, tmp_dir, task_id=-1, *, num_processes=1,
+                      random_seed=None, **kwargs):
+        if self.is_generate_per_split:
+            kwargs = dict(kwargs, num_processes=num_processes)
+            if random_seed is not None:
+                kwargs["random_seed"] = random_seed
+            return super().generate_data(data_dir, tmp_dir, task_id, **kwargs)
+        # One stream, dealt round-robin over the train and dev shards (T2T).
+        paths = [p for s in self.dataset_splits for p in self.filepaths(data_dir, s.split, s.num_shards)]
+        if random_seed is not None:
+            self.generation_seed = random_seed
+        if any(not os.path.exists(p) for p in paths):
+            os.makedirs(data_dir, exist_ok=True)
+            os.makedirs(tmp_dir, exist_ok=True)
+            self.prepare_data(data_dir, tmp_dir)
+        encoders = self.feature_encoders(data_dir)
+        report = generator_utils.write_sharded(
+            paths, lambda: self.generate_samples(data_dir, tmp_dir, DatasetSplit.TRAIN),
+            lambda sample: self.encode_sample(sample, encoders), seed=self.generation_seed,
+            shuffle=self.shuffle_on_disk, num_processes=num_processes, task_id=task_id,
+            description=f"{self.name} train+dev")
+        return {"train+dev": report}
+
+    # -- features ----------------------------------------------------------------------
+    def hparams(self, defaults, model_hparams):
+        del model_hparams
+        encoders = self.feature_encoders(defaults.data_dir)
+        defaults.modality = {k: ModalityType.SYMBOL for k in encoders}
+        defaults.vocab_size = {k: e.vocab_size for k, e in encoders.items()}
+        defaults.stop_at_eos = True
+
+    def eval_metrics(self):
+        return ["accuracy", "accuracy_per_sequence", "neg_log_perplexity"]
+
+
+class Text2SelfProblem(Text2TextProblem):
+    """Language modelling: samples are ``{"targets": str}``; the model has no inputs."""
+
+    @property
+    def has_inputs(self) -> bool:
+        return False
+
+    def example_reading_spec(self):
+        import tensorflow as tf
+        return {"targets": tf.io.VarLenFeature(tf.int64)}
+
+    def eval_metrics(self):
+        return ["accuracy", "neg_log_perplexity"]
+
+
+class Text2ClassProblem(Text2TextProblem):
+    """Text in, one class out: samples are ``{"inputs": str, "label": int}``."""
+
+    class_labels: List[str] = ["neg", "pos"]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_labels)
+
+    def text_of_sample(self, sample):
+        yield sample["inputs"]
+
+    def feature_encoders(self, data_dir):
+        from t2x.data.text_encoder import ClassLabelEncoder
+
+        encoders = super().feature_encoders(data_dir)
+        encoders["targets"] = ClassLabelEncoder(self.class_labels)
+        return encoders
+
+    def encode_sample(self, sample, encoders):
+        return {"inputs": encoders["inputs"].encode(sample["inputs"]) + [EOS_ID],
+                "targets": [int(sample["label"])]}
+
+    def hparams(self, defaults, model_hparams):
+        super().hparams(defaults, model_hparams)
+        defaults.modality = {"inputs": ModalityType.SYMBOL, "targets": ModalityType.CLASS_LABEL}
+        defaults.vocab_size = {"inputs": defaults.vocab_size["inputs"], "targets": self.num_classes}
+
+    def eval_metrics(self):
+        return ["accuracy"]
+
