@@ -3,7 +3,7 @@ registers every problem module listed in ``MODULES``."""
 
 import importlib
 
-MODULES = ["algorithmic", "mnist", "text"]
+MODULES = ["algorithmic", "from_files", "mnist", "text"]
 
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")

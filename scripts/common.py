@@ -15,7 +15,7 @@ from absl import flags, logging
 from t2x import catalogue, registry
 from t2x.data.download import DownloadError
 from t2x.hparam import HParamsError
-from t2x.problem import DataMissingError
+from t2x.problem import DataMissingError, ProblemConfigError
 
 FLAGS = flags.FLAGS
 
@@ -23,7 +23,7 @@ DEFAULT_DATA_DIR = "~/t2x_data"
 
 # Errors whose message is the whole story: printed as one line, no traceback.
 USER_ERRORS = (registry.RegistryError, DownloadError, DataMissingError,
-               catalogue.UsrDirError, HParamsError)
+               catalogue.UsrDirError, HParamsError, ProblemConfigError)
 
 
 def define_data_flags():
@@ -36,6 +36,22 @@ def define_data_flags():
     flags.DEFINE_string("t2x_usr_dir", None, "A directory of your own registered problems, "
                         "models and hparams sets, imported before anything is looked up.")
     flags.DEFINE_boolean("registry_help", False, "Print every registered name and exit.")
+
+
+def define_gin_flags():
+    flags.DEFINE_multi_string("gin_file", [], "gin files binding configurables (Trainer options, "
+                              "optimizer, schedule, the paths of the *_from_files problems).")
+    flags.DEFINE_multi_string("gin_param", [], "gin bindings, e.g. 'Trainer.log_every=10'.")
+
+
+def parse_gin(binary: str) -> None:
+    """Parses --gin_file/--gin_param (after the registries are loaded); one-line errors."""
+    import gin
+
+    try:
+        gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param, finalize_config=False)
+    except (ValueError, OSError) as e:  # unknown configurable, bad syntax, missing file
+        fail(binary, f"--gin_file/--gin_param: {str(e).splitlines()[0]}")
 
 
 def resolve_dir(flag_name: str, value, default: str, binary: str) -> str:

@@ -17,6 +17,7 @@ FLAGS = flags.FLAGS
 BINARY = "t2x-datagen"
 
 common.define_data_flags()
+common.define_gin_flags()
 flags.DEFINE_integer("num_processes", 1, "Writer processes (forked); shards are split between them.")
 flags.DEFINE_integer("task_id", -1, "With several machines: write only the shards whose index "
                      "% num_processes == task_id, in this process.")
@@ -34,6 +35,7 @@ def main(argv):
                     "--registry_help lists them")
     if FLAGS.num_processes < 1:
         common.fail(BINARY, f"--num_processes must be >= 1, got {FLAGS.num_processes}")
+    common.parse_gin(BINARY)
     problem = registry.problem(FLAGS.problem)
     data_dir = common.resolve_dir("data_dir", FLAGS.data_dir, common.DEFAULT_DATA_DIR, BINARY)
     tmp_dir = common.resolve_dir("tmp_dir", FLAGS.tmp_dir, default_tmp_dir(data_dir), BINARY)

@@ -39,8 +39,7 @@ flags.DEFINE_enum("schedule", "train_and_evaluate",
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy.")
 flags.DEFINE_boolean("allow_config_change", False, "Resume even if hparams or names changed.")
-flags.DEFINE_multi_string("gin_file", [], "gin files binding Trainer, optimizer and schedule options.")
-flags.DEFINE_multi_string("gin_param", [], "gin bindings, e.g. 'Trainer.log_every=10'.")
+common.define_gin_flags()
 flags.DEFINE_integer("num_processes", 1, "Data generation processes (with --generate_data).")
 
 
@@ -59,10 +58,10 @@ def main(argv):
     for name in ("problem", "model", "hparams_set"):
         if not FLAGS[name].value:
             common.fail(BINARY, f"--{name} is required; --registry_help lists the names")
-    import gin
     from t2x.hparam import create_hparams
-    from t2x.training.trainer import Trainer, TrainingError
+    from t2x.training.trainer import Trainer, TrainingError  # registers gin configurables
 
+    common.parse_gin(BINARY)
     problem = registry.problem(FLAGS.problem)
     registry.model(FLAGS.model)  # fail early on a misspelt model
     hparams = create_hparams(FLAGS.hparams_set, FLAGS.hparams)
@@ -70,10 +69,6 @@ def main(argv):
     output_dir = common.resolve_dir(
         "output_dir", FLAGS.output_dir,
         os.path.join(DEFAULT_OUTPUT_DIR, FLAGS.problem, f"{FLAGS.model}-{FLAGS.hparams_set}"), BINARY)
-    try:
-        gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param, finalize_config=False)
-    except (ValueError, OSError) as e:  # unknown configurable, bad syntax, missing file
-        common.fail(BINARY, f"--gin_file/--gin_param: {str(e).splitlines()[0]}")
     if FLAGS.generate_data:
         tmp_dir = common.resolve_dir("tmp_dir", FLAGS.tmp_dir, default_tmp_dir(data_dir), BINARY)
         problem.generate_data(data_dir, tmp_dir, num_processes=FLAGS.num_processes,

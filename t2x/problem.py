@@ -71,7 +71,11 @@ class FeatureInfo:
 
 
 class DataMissingError(FileNotFoundError):
-    """The TFRecord shards a dataset needs are not in ``data_dir``."""
+    """The TFRecord shards or raw files a dataset needs are missing; the message names the fix."""
+
+
+class ProblemConfigError(ValueError):
+    """A problem is misconfigured (an unset path, a malformed input line); the message says how."""
 
 
 DEFAULT_RANDOM_SEED = 429459  # T2T's datagen default

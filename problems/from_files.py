@@ -1,0 +1,120 @@
+"""Text problems from your own files, without writing a class (paths come from gin).
+
+    t2x-datagen --problem=translate_from_files --data_dir=~/t2x_data/mine \\
+        --gin_param="TranslateFromFiles.train_inputs='train.en'" \\
+        --gin_param="TranslateFromFiles.train_targets='train.de'" \\
+        --gin_param="TranslateFromFiles.dev_inputs='dev.en'" \\
+        --gin_param="TranslateFromFiles.dev_targets='dev.de'"
+
+(``t2x-trainer`` takes the same ``--gin_param``s and writes them to ``config.gin``.) Files
+are plain or gzipped UTF-8, one example a line; paired files have one line per pair.
+``LanguagemodelFromFiles`` takes ``train``/``dev`` text files; ``TextClassificationFromFiles``
+takes ``train``/``dev`` files of ``label<TAB>text`` lines and ``class_labels``. Each is also a
+base class: subclass it, set the attributes in Python and register it under your own name.
+The data files take the problem's name, so two corpora need two ``--data_dir``s (or two
+registered subclasses).
+"""
+
+import gzip
+import os
+from typing import Optional, Sequence
+
+import gin
+
+from t2x import registry
+from t2x.data.text_problems import Text2ClassProblem, Text2SelfProblem, Text2TextProblem
+from t2x.problem import DataMissingError, DatasetSplit, ProblemConfigError, SplitSpec
+
+
+def read_lines(path: str):
+    """Lines of a plain or gzipped UTF-8 file, newline stripped."""
+    path = os.path.expanduser(path)
+    if not os.path.exists(path):
+        raise DataMissingError(f"{path}: no such file (check the --gin_param that sets it)")
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            yield line.rstrip("\n")
+
+
+class _FromFiles:
+    """Common checks: every path a split needs is set and exists, named by its gin binding."""
+
+    def _path(self, attr: str) -> str:
+        value = getattr(self, attr)
+        if not value:
+            raise ProblemConfigError(f"{type(self).__name__}.{attr} is not set; pass "
+                             f"--gin_param=\"{type(self).__name__}.{attr}='path'\"")
+        return value
+
+    @property
+    def dataset_splits(self):
+        return [SplitSpec(DatasetSplit.TRAIN, self.train_shards), SplitSpec(DatasetSplit.EVAL, 1)]
+
+
+@registry.register_problem
+@gin.configurable
+class TranslateFromFiles(_FromFiles, Text2TextProblem):
+    """Parallel text from line-aligned files (source -> target)."""
+
+    def __init__(self, was_reversed: bool = False, was_copy: bool = False, *,
+                 train_inputs: Optional[str] = None, train_targets: Optional[str] = None,
+                 dev_inputs: Optional[str] = None, dev_targets: Optional[str] = None,
+                 vocab_type: str = "subword", approx_vocab_size: int = 2 ** 13, train_shards: int = 10):
+        super().__init__(was_reversed=was_reversed, was_copy=was_copy)
+        self.train_inputs, self.train_targets = train_inputs, train_targets
+        self.dev_inputs, self.dev_targets = dev_inputs, dev_targets
+        self.vocab_type, self.approx_vocab_size, self.train_shards = vocab_type, approx_vocab_size, train_shards
+
+    def generate_samples(self, data_dir, tmp_dir, dataset_split):
+        prefix = "train" if dataset_split == DatasetSplit.TRAIN else "dev"
+        sources = read_lines(self._path(f"{prefix}_inputs"))
+        targets = read_lines(self._path(f"{prefix}_targets"))
+        for source, target in zip(sources, targets):
+            if source.strip() and target.strip():
+                yield {"inputs": source.strip(), "targets": target.strip()}
+
+
+@registry.register_problem
+@gin.configurable
+class LanguagemodelFromFiles(_FromFiles, Text2SelfProblem):
+    """Language modelling on a text file, one sequence a line."""
+
+    def __init__(self, was_reversed: bool = False, was_copy: bool = False, *,
+                 train: Optional[str] = None, dev: Optional[str] = None,
+                 vocab_type: str = "subword", approx_vocab_size: int = 2 ** 13, train_shards: int = 10):
+        super().__init__(was_reversed=was_reversed, was_copy=was_copy)
+        self.train, self.dev = train, dev
+        self.vocab_type, self.approx_vocab_size, self.train_shards = vocab_type, approx_vocab_size, train_shards
+
+    def generate_samples(self, data_dir, tmp_dir, dataset_split):
+        path = self._path("train" if dataset_split == DatasetSplit.TRAIN else "dev")
+        for line in read_lines(path):
+            if line.strip():
+                yield {"targets": line.strip()}
+
+
+@registry.register_problem
+@gin.configurable
+class TextClassificationFromFiles(_FromFiles, Text2ClassProblem):
+    """``label<TAB>text`` lines; labels are names from ``class_labels``."""
+
+    def __init__(self, was_reversed: bool = False, was_copy: bool = False, *,
+                 train: Optional[str] = None, dev: Optional[str] = None,
+                 class_labels: Sequence[str] = ("neg", "pos"), vocab_type: str = "subword",
+                 approx_vocab_size: int = 2 ** 13, train_shards: int = 10):
+        super().__init__(was_reversed=was_reversed, was_copy=was_copy)
+        self.train, self.dev = train, dev
+        self.class_labels = list(class_labels)
+        self.vocab_type, self.approx_vocab_size, self.train_shards = vocab_type, approx_vocab_size, train_shards
+
+    def generate_samples(self, data_dir, tmp_dir, dataset_split):
+        path = self._path("train" if dataset_split == DatasetSplit.TRAIN else "dev")
+        for n, line in enumerate(read_lines(path), 1):
+            if not line.strip():
+                continue
+            label, sep, text = line.partition("\t")
+            if not sep or label not in self.class_labels:
+                raise ProblemConfigError(f"{path}:{n}: expected 'label<TAB>text' with a label in "
+                                 f"{self.class_labels}, got {line[:60]!r}")
+            yield {"inputs": text.strip(), "label": self.class_labels.index(label)}
