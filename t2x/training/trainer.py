@@ -159,7 +159,8 @@ class Trainer:
                               else optimizers.make_optimizer(self.hparams, self.lr_fn))
             # Build variables with one eval-mode call on a spec-shaped zero batch.
             spec = self.problem.dataset(Mode.EVAL, self.data_dir, self.hparams, batch_size=1).element_spec
-            dummy = {k: tf.zeros([1] + s.shape.as_list()[1:], s.dtype) for k, s in spec.items()}
+            dummy = {k: tf.zeros([1] + [d or 1 for d in s.shape.as_list()[1:]], s.dtype)
+                     for k, s in spec.items()}
             self.model(dummy, training=False)
             self.optimizer.build(self.model.trainable_variables)
         self.ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
@@ -238,7 +239,7 @@ class Trainer:
             self.optimizer.apply_gradients(
                 [(tf.where(finite, g, tf.zeros_like(g)) * tf.cast(scale, g.dtype), v)
                  for g, v in zip(grads, variables)])
-        return {"loss": global_loss, "grad_norm": grad_norm, "finite": finite}
+        return {"loss": global_loss, "grad_norm": grad_norm, "finite": finite, "tokens": global_den}
 
     @tf.function
     def _train_step(self, iterator):
@@ -268,7 +269,7 @@ class Trainer:
                 out["sequences"] = tf.cast(tf.shape(targets)[0], tf.float32)
         return out
 
-    @tf.function
+    @tf.function(reduce_retracing=True)  # length-bucketed batches vary in shape
     def _eval_step(self, features):
         out = self.strategy.run(self._replica_eval_step, args=(features,))
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
@@ -310,6 +311,8 @@ class Trainer:
         last_log_time, last_log_step = time.monotonic(), start_step
         run_start = last_log_time
         step, metrics = start_step, {}
+        variable = self.problem.variable_length
+        block_tokens = 0.0
         while step < self.train_steps:
             out = self._train_step(iterator)
             if not bool(out["finite"].numpy()):
@@ -319,6 +322,7 @@ class Trainer:
                     f"at step {step + 1}; stopped without applying it. Last good checkpoint: {kept}. "
                     "Lower the learning rate (--hparams=learning_rate=...) or check the data")
             step += 1
+            block_tokens += float(out["tokens"].numpy()) if variable else 0.0
             if step == start_step + 1 and self.num_summary_images and start_step == 0:
                 self._write_image_summary(writer)
             if step % self.log_every == 0 or step == self.train_steps:
@@ -326,16 +330,21 @@ class Trainer:
                 steps_per_s = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 metrics = {"loss": float(out["loss"].numpy()), "grad_norm": float(out["grad_norm"].numpy()),
                            "learning_rate": float(tf.convert_to_tensor(self.lr_fn(step - 1)).numpy()),
-                           "steps_per_sec": steps_per_s,
-                           "examples_per_sec": steps_per_s * self.global_batch_size}
+                           "steps_per_sec": steps_per_s}
+                if variable:  # batch_size is a token budget: count the real target tokens
+                    metrics["tokens_per_sec"] = block_tokens / max(now - last_log_time, 1e-9)
+                else:
+                    metrics["examples_per_sec"] = steps_per_s * self.global_batch_size
+                block_tokens = 0.0
                 with writer.as_default(step=step):
                     for k, v in metrics.items():
                         tf.summary.scalar(k, v)
                 eta = (self.train_steps - step) / max(steps_per_s, 1e-9)
-                logging.info("step %d/%d: loss %.4f, lr %.3g, grad norm %.3g, %.1f examples/s, "
-                             "%.2f steps/s, ETA %s", step, self.train_steps, metrics["loss"],
-                             metrics["learning_rate"], metrics["grad_norm"], metrics["examples_per_sec"],
-                             steps_per_s, _fmt_seconds(eta))
+                rate = (f"{metrics['tokens_per_sec']:.0f} target tokens/s" if variable
+                        else f"{metrics['examples_per_sec']:.1f} examples/s")
+                logging.info("step %d/%d: loss %.4f, lr %.3g, grad norm %.3g, %s, %.2f steps/s, ETA %s",
+                             step, self.train_steps, metrics["loss"], metrics["learning_rate"],
+                             metrics["grad_norm"], rate, steps_per_s, _fmt_seconds(eta))
                 last_log_time, last_log_step = now, step
             if step % self.save_checkpoints_steps == 0 or step == self.train_steps:
                 self.manager.save(checkpoint_number=step)
