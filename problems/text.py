@@ -43,17 +43,11 @@ def _lines(path):
             yield line.rstrip("\n")
 
 
-@registry.register_problem
-class TranslateEndeMulti30k(Text2TextProblem):
-    """Multi30k task 1 (Flickr30k captions), English -> German: 29,000 train, 1,014 dev
-    (val), 1,000 test (test_2016_flickr) pairs; an ~8k subword vocabulary from train."""
+class _DownloadedCorpus:
+    """Train/dev/test splits of files fetched (checksummed) into tmp_dir before the vocab."""
 
-    vocab_type = "subword"
-    approx_vocab_size = 2 ** 13
-    files = MULTI30K_FILES
-    mirrors = MULTI30K_MIRRORS
-    _split_prefix = {DatasetSplit.TRAIN: "train", DatasetSplit.EVAL: "val",
-                     DatasetSplit.TEST: "test_2016_flickr"}
+    files: dict = {}
+    mirrors: tuple = ()
 
     @property
     def dataset_splits(self):
@@ -63,6 +57,19 @@ class TranslateEndeMulti30k(Text2TextProblem):
     def prepare_data(self, data_dir, tmp_dir):
         download.maybe_download_all(tmp_dir, _remote_files(self.files, self.mirrors))
         super().prepare_data(data_dir, tmp_dir)
+
+
+@registry.register_problem
+class TranslateEndeMulti30k(_DownloadedCorpus, Text2TextProblem):
+    """Multi30k task 1 (Flickr30k captions), English -> German: 29,000 train, 1,014 dev
+    (val), 1,000 test (test_2016_flickr) pairs; an ~8k subword vocabulary from train."""
+
+    vocab_type = "subword"
+    approx_vocab_size = 2 ** 13
+    files = MULTI30K_FILES
+    mirrors = MULTI30K_MIRRORS
+    _split_prefix = {DatasetSplit.TRAIN: "train", DatasetSplit.EVAL: "val",
+                     DatasetSplit.TEST: "test_2016_flickr"}
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         prefix = self._split_prefix[dataset_split]
@@ -74,7 +81,7 @@ class TranslateEndeMulti30k(Text2TextProblem):
 
 
 @registry.register_problem
-class LanguagemodelPtb10k(Text2SelfProblem):
+class LanguagemodelPtb10k(_DownloadedCorpus, Text2SelfProblem):
     """Mikolov's Penn Treebank: 10,000-word vocabulary (``<unk>`` included), one sentence a
     sample, EOS appended; train / dev (valid) / test."""
 
@@ -84,15 +91,6 @@ class LanguagemodelPtb10k(Text2SelfProblem):
     mirrors = PTB_MIRRORS
     _split_file = {DatasetSplit.TRAIN: "ptb.train.txt", DatasetSplit.EVAL: "ptb.valid.txt",
                    DatasetSplit.TEST: "ptb.test.txt"}
-
-    @property
-    def dataset_splits(self):
-        return [SplitSpec(DatasetSplit.TRAIN, 10), SplitSpec(DatasetSplit.EVAL, 1),
-                SplitSpec(DatasetSplit.TEST, 1)]
-
-    def prepare_data(self, data_dir, tmp_dir):
-        download.maybe_download_all(tmp_dir, _remote_files(self.files, self.mirrors))
-        super().prepare_data(data_dir, tmp_dir)
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         for line in _lines(os.path.join(tmp_dir, self._split_file[dataset_split])):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from model_test_utils import mnist_features, overfit_losses
 from t2x import registry
 from t2x.hparam import HParams
 from t2x.model import model_for
@@ -17,10 +18,6 @@ def mnist_hparams():
     return registry.problem("image_mnist").get_hparams()
 
 
-def mnist_features(batch, seed=0):
-    rng = np.random.RandomState(seed)
-    return {"inputs": tf.constant(rng.randn(batch, 28, 28, 1).astype(np.float32)),
-            "targets": tf.constant(rng.randint(0, 10, size=(batch, 1)), tf.int64)}
 
 
 def build(mnist_hparams, hparams_set="resnet_tiny", **overrides):
@@ -29,22 +26,6 @@ def build(mnist_hparams, hparams_set="resnet_tiny", **overrides):
     return model_for("resnet", hp, mnist_hparams)
 
 
-def overfit_losses(model, steps, seed=0):
-    """Adam 1e-3 on 16 random images with random labels; the training loss per step."""
-    features = mnist_features(16, seed)
-    model(features, training=True)  # creates the variables outside the tf.function
-    optimizer = keras.optimizers.Adam(1e-3)
-
-    @tf.function
-    def train_step():
-        with tf.GradientTape() as tape:
-            num, den = model.loss_fn(model(features, training=True), features)
-            loss = num / den
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    return [float(train_step()) for _ in range(steps)]
 
 
 def count_params(model):
