@@ -98,3 +98,17 @@ def test_bad_names_and_bad_gin_are_one_line_errors(run):
     assert result.returncode == 1 and "--gin_file/--gin_param:" in result.stderr
     result = trainer("--train_stepz=3")
     assert result.returncode != 0 and "train_stepz" in result.stderr
+
+
+def test_transformer_trains_on_tiny_algo_through_the_binary(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "t2x.scripts.t2x_trainer", "--generate_data", "--problem=tiny_algo",
+         "--model=transformer", "--hparams_set=transformer_test", f"--data_dir={tmp_path / 'data'}",
+         f"--output_dir={tmp_path / 'out'}", "--train_steps=6", "--log_every=3", "--eval_steps=2",
+         "--hparams=batch_size=256,max_length=41"],
+        capture_output=True, text=True, env=env, timeout=240, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "done at step 6" in result.stdout and "accuracy_per_sequence" in result.stdout
+    assert "target tokens/s" in result.stderr  # batch_size is a token budget here
+    assert os.path.exists(tmp_path / "out" / "ckpt-6.index")
