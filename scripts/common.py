@@ -69,6 +69,18 @@ def load_registries() -> None:
         catalogue.import_usr_dir(FLAGS.t2x_usr_dir)
 
 
+def start(binary: str, argv) -> bool:
+    """The binaries' common first steps: no stray arguments, registries loaded, and
+    ``--registry_help`` answered. Returns True when the binary has nothing more to do."""
+    if len(argv) > 1:
+        fail(binary, f"unexpected arguments {argv[1:]}; all options are --flags")
+    load_registries()
+    if FLAGS.registry_help:
+        print(registry.help_string())
+        return True
+    return False
+
+
 def fail(binary: str, message: str, code: int = 1):
     print(f"{binary}: error: {message}", file=sys.stderr)
     sys.exit(code)

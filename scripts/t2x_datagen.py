@@ -24,11 +24,7 @@ flags.DEFINE_integer("task_id", -1, "With several machines: write only the shard
 
 
 def main(argv):
-    if len(argv) > 1:
-        common.fail(BINARY, f"unexpected arguments {argv[1:]}; all options are --flags")
-    common.load_registries()
-    if FLAGS.registry_help:
-        print(registry.help_string())
+    if common.start(BINARY, argv):
         return 0
     if not FLAGS.problem:
         common.fail(BINARY, "--problem is required (e.g. --problem=image_mnist); "

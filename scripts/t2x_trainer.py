@@ -49,11 +49,7 @@ TRAINER_FLAGS = ("train_steps", "eval_steps", "eval_every", "save_checkpoints_st
 
 
 def main(argv):
-    if len(argv) > 1:
-        common.fail(BINARY, f"unexpected arguments {argv[1:]}; all options are --flags")
-    common.load_registries()
-    if FLAGS.registry_help:
-        print(registry.help_string())
+    if common.start(BINARY, argv):
         return 0
     for name in ("problem", "model", "hparams_set"):
         if not FLAGS[name].value:

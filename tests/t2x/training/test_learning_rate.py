@@ -8,32 +8,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from t2x.hparam import HParams
+from t2x import registry
 from t2x.training.learning_rate import (FACTOR_NAMES, T2XLearningRate,
                                         learning_rate_schedule, parse_factor_names)
 
 
 def make_hparams(**overrides):
-    """The schedule hparams of basic_params1 (self-contained: no catalogue lookup)."""
-    values = dict(
-        learning_rate=0.1,
-        learning_rate_schedule="constant",
-        learning_rate_constant=1.0,
-        learning_rate_warmup_steps=100,
-        learning_rate_decay_steps=5000,
-        learning_rate_decay_rate=1.0,
-        learning_rate_minimum=None,
-        learning_rate_cosine_cycle_steps=250000,
-        learning_rate_decay_scheme="none",
-        learning_rate_decay_staircase=False,
-        learning_rate_warmup_schedule="exp",
-        learning_rate_boundaries=[],
-        learning_rate_multiples=[],
-        hidden_size=64,
-        optimizer="sgd",
-    )
+    """The registered basic_params1 with a plain constant schedule, then ``overrides``."""
+    hp = registry.hparams("basic_params1")()
+    values = dict(learning_rate_schedule="constant", hidden_size=64, optimizer="sgd")
     values.update(overrides)
-    return HParams(**values)
+    for name, value in values.items():
+        hp.set_or_add(name, value)
+    return hp
 
 
 def rates(schedule, steps):

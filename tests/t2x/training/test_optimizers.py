@@ -1,60 +1,25 @@
 """Optimizers from hparams, gradient clipping and weight decay."""
 
-import importlib.util
-import os
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from t2x import registry
-from t2x.hparam import HParams
 from t2x.training.learning_rate import T2XLearningRate
 from t2x.training.optimizers import (OPTIMIZER_NAMES, canonical_optimizer_name,
                                      clip_gradients, l2_weight_decay_rate, make_optimizer,
                                      weight_decay_loss)
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-
-
-def checkout_basic_params1(monkeypatch):
-    """``basic_params1`` as written in this checkout's hparams/basic.py (whatever
-    installation ``t2x.hparams`` resolves to), without registering it again."""
-    monkeypatch.setattr(registry, "register_hparams", lambda fn: fn)
-    path = os.path.join(REPO_ROOT, "hparams", "basic.py")
-    spec = importlib.util.spec_from_file_location("_checkout_hparams_basic", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.basic_params1()
-
-
 def make_hparams(**overrides):
-    values = dict(
-        optimizer="adam",
-        optimizer_adam_epsilon=1e-6,
-        optimizer_adam_beta1=0.85,
-        optimizer_adam_beta2=0.997,
-        optimizer_momentum_momentum=0.9,
-        optimizer_momentum_nesterov=False,
-        optimizer_adafactor_beta1=0.0,
-        optimizer_adafactor_decay_type="pow",
-        optimizer_adafactor_memory_exponent=0.8,
-        optimizer_adafactor_clipping_threshold=1.0,
-        optimizer_adafactor_factored=True,
-        optimizer_adafactor_multiply_by_parameter_scale=True,
-        optimizer_rmsprop_decay=0.9,
-        optimizer_rmsprop_momentum=0.0,
-        optimizer_rmsprop_epsilon=1e-10,
-        optimizer_rmsprop_centered=False,
-        weight_decay=1e-6,
-        learning_rate_schedule="constant*linear_warmup*rsqrt_decay",
-        learning_rate_constant=2.0,
-        learning_rate_warmup_steps=100,
-    )
+    """The registered basic_params1 (optimizer hparams as shipped) with a fixed schedule."""
+    hp = registry.hparams("basic_params1")()
+    values = dict(learning_rate_schedule="constant*linear_warmup*rsqrt_decay",
+                  learning_rate_constant=2.0, learning_rate_warmup_steps=100)
     values.update(overrides)
-    return HParams(**values)
+    for name, value in values.items():
+        hp.set_or_add(name, value)
+    return hp
 
 
 # ----------------------------------------------------------------- optimizers
@@ -159,8 +124,8 @@ def test_optimizer_steps_with_the_schedule():
     np.testing.assert_allclose(x.numpy(), [-0.1, 0.2], rtol=1e-6)
 
 
-def test_basic_params1_builds_every_optimizer(monkeypatch):
-    hp = checkout_basic_params1(monkeypatch)
+def test_basic_params1_builds_every_optimizer():
+    hp = registry.hparams("basic_params1")()
     for key in ("optimizer_adafactor_memory_exponent", "optimizer_rmsprop_decay",
                 "learning_rate_decay_scheme", "learning_rate_boundaries",
                 "learning_rate_multiples", "learning_rate_warmup_schedule"):
