@@ -74,6 +74,9 @@ def basic_params1():
         # Layers and modalities.
         norm_type="layer",  # "batch", "layer", "noam", "none"
         norm_epsilon=1e-6,
+        # Symbol features of one vocabulary size share one embedding (T2T's behaviour:
+        # its modality variables were named by vocabulary size).
+        shared_embedding=True,
         shared_embedding_and_softmax_weights=False,
         sampling_method="argmax",
         sampling_temp=1.0,

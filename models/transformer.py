@@ -36,7 +36,7 @@ import math
 import keras
 import tensorflow as tf
 
-from t2x import registry
+from t2x import decoding, registry
 from t2x.model import T2XModel
 from t2x.models.basic import initializer_from_hparams
 
@@ -116,10 +116,18 @@ class MultiheadAttention(keras.layers.Layer):
         x = tf.reshape(x, [b, length, self.num_heads, x.shape[-1] // self.num_heads])
         return tf.transpose(x, [0, 2, 1, 3])
 
+    def project_memory(self, memory):
+        """``memory [B, Lk, D]`` -> keys and values split into heads, ``[B, heads, Lk, d]``
+        (what a decoding cache stores)."""
+        return self._split_heads(self.k(memory)), self._split_heads(self.v(memory))
+
     def call(self, query, memory, bias=None, training=False):
+        k, v = self.project_memory(memory)
+        return self.attend(query, k, v, bias, training)
+
+    def attend(self, query, k, v, bias=None, training=False):
+        """``query [B, Lq, D]`` over projected ``k``, ``v`` ``[B, heads, Lk, d]``."""
         q = self._split_heads(self.q(query))
-        k = self._split_heads(self.k(memory))
-        v = self._split_heads(self.v(memory))
         q *= tf.cast((self.key_depth // self.num_heads) ** -0.5, q.dtype)
         logits = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32)
         if bias is not None:
@@ -327,3 +335,64 @@ class Transformer(T2XModel):
         if self.has_input and "inputs" in features:
             encoder_output, encdec_bias = self.encode(features["inputs"])
         return self.decode(features["targets"], encoder_output, encdec_bias)
+
+    # -- decoding ------------------------------------------------------------------
+    def fast_decode_fn(self, features, batch_size, decode_length, num_beams):
+        """Cached decoding (T2T's ``fast_decode``): the encoder runs once; every decoder
+        layer keeps the keys and values of the positions decoded so far in a
+        ``[batch * beams, heads, decode_length, depth]`` buffer, so a step costs one
+        position instead of a re-run of the whole prefix. Same logits as the slow path."""
+        if not self.hparams.get("causal_decoder_self_attention", True):
+            return None  # not autoregressive: only the slow path is correct
+        n = batch_size * num_beams
+        expand = (lambda t: decoding.expand_to_beams(t, num_beams)) if num_beams > 1 else (lambda t: t)
+        encdec_bias = None
+        layers = []
+        encoder_output = None
+        if self.has_input and "inputs" in features:
+            encoder_output, encdec_bias = self.encode(self.modalities["inputs"].bottom(features["inputs"]))
+            encoder_output, encdec_bias = expand(encoder_output), expand(encdec_bias)
+        for i, block in enumerate(self.decoder_self_attention):
+            attention = block.fn
+            depth_k = attention.key_depth // attention.num_heads
+            depth_v = attention.v.units // attention.num_heads
+            layer = {"k": tf.zeros([n, attention.num_heads, decode_length, depth_k], self.compute_dtype),
+                     "v": tf.zeros([n, attention.num_heads, decode_length, depth_v], self.compute_dtype)}
+            if encoder_output is not None and self.decoder_encdec_attention:
+                layer["encdec_k"], layer["encdec_v"] = \
+                    self.decoder_encdec_attention[i].fn.project_memory(encoder_output)
+            layers.append(layer)
+        cache = {"layers": layers}
+        if encdec_bias is not None:
+            cache["encdec_bias"] = encdec_bias
+        hidden = self.hparams.hidden_size
+        timing = get_timing_signal_1d(decode_length, hidden) if self.hparams.get("pos", "timing") == "timing" else None
+        targets_modality = self.modalities["targets"]
+
+        def symbols_to_logits_fn(ids, i, cache):
+            previous = tf.where(i > 0, ids[:, tf.maximum(i - 1, 0)], tf.zeros_like(ids[:, 0]))
+            x = targets_modality.targets_bottom(previous[:, None])  # [n, 1, D]; id 0 -> zeros
+            if timing is not None:
+                x += tf.cast(timing[:, i:i + 1, :], x.dtype)
+            position = tf.range(decode_length)
+            self_bias = tf.where(position <= i, 0.0, NEG_INF)[None, None, None, :]
+            write = tf.one_hot(i, decode_length, dtype=x.dtype)[None, None, :, None]
+            new_layers = []
+            for index, (self_attention, ffn) in enumerate(zip(self.decoder_self_attention, self.decoder_ffn)):
+                layer = dict(cache["layers"][index])
+                y = self_attention.pre(x)
+                k_new, v_new = self_attention.fn.project_memory(y)  # [n, heads, 1, d]
+                layer["k"] = layer["k"] + write * k_new
+                layer["v"] = layer["v"] + write * v_new
+                y = self_attention.fn.attend(y, layer["k"], layer["v"], self_bias)
+                x = self_attention.post(y, previous=x)
+                if "encdec_k" in layer:
+                    block = self.decoder_encdec_attention[index]
+                    y = block.fn.attend(block.pre(x), layer["encdec_k"], layer["encdec_v"], cache["encdec_bias"])
+                    x = block.post(y, previous=x)
+                x = ffn(x)
+                new_layers.append(layer)
+            logits = self.top(self.decoder_norm(x), {})
+            return logits[:, 0, :], dict(cache, layers=new_layers)
+
+        return symbols_to_logits_fn, cache

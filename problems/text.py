@@ -1,4 +1,5 @@
-"""Real text corpora: Multi30k En->De (translation) and the Penn Treebank (language modelling).
+"""Real text corpora: Multi30k En->De (translation), the Penn Treebank (language modelling)
+and IMDB movie reviews (sentiment classification).
 
 Both download their raw files, checksummed, into ``--tmp_dir`` (files already there with the
 right sha256 are used as is: copy them in to work offline).
@@ -6,10 +7,12 @@ right sha256 are used as is: copy them in to work offline).
 
 import gzip
 import os
+import re
+import tarfile
 
 from t2x import registry
 from t2x.data import download
-from t2x.data.text_problems import Text2SelfProblem, Text2TextProblem
+from t2x.data.text_problems import Text2ClassProblem, Text2SelfProblem, Text2TextProblem
 from t2x.problem import DatasetSplit, SplitSpec
 
 MULTI30K_MIRRORS = ("https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/",
@@ -29,6 +32,10 @@ PTB_FILES = {
     "ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
     "ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
 }
+
+IMDB_MIRRORS = ("https://ai.stanford.edu/~amaas/data/sentiment/",
+                "http://ai.stanford.edu/~amaas/data/sentiment/")
+IMDB_FILES = {"aclImdb_v1.tar.gz": "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"}
 
 
 def _remote_files(table, mirrors):
@@ -96,3 +103,34 @@ class LanguagemodelPtb10k(_DownloadedCorpus, Text2SelfProblem):
         for line in _lines(os.path.join(tmp_dir, self._split_file[dataset_split])):
             if line.strip():
                 yield {"targets": line.strip()}
+
+
+@registry.register_problem
+class SentimentImdb(_DownloadedCorpus, Text2ClassProblem):
+    """IMDB movie reviews (Maas et al. 2011), positive or negative: 25,000 train reviews
+    (``aclImdb/train/{neg,pos}``), 25,000 dev reviews (``aclImdb/test``), read straight
+    from the checksummed ``aclImdb_v1.tar.gz`` (no 100k-file extraction); ``<br />`` tags
+    become spaces; an ~8k subword vocabulary from train. Labels: 0 = neg, 1 = pos (T2T's)."""
+
+    vocab_type = "subword"
+    approx_vocab_size = 2 ** 13
+    class_labels = ["neg", "pos"]
+    files = IMDB_FILES
+    mirrors = IMDB_MIRRORS
+    _member = re.compile(r"^aclImdb/(train|test)/(neg|pos)/[^/]+[.]txt$")
+
+    @property
+    def dataset_splits(self):
+        return [SplitSpec(DatasetSplit.TRAIN, 10), SplitSpec(DatasetSplit.EVAL, 1)]
+
+    def generate_samples(self, data_dir, tmp_dir, dataset_split):
+        wanted = "train" if dataset_split == DatasetSplit.TRAIN else "test"
+        with tarfile.open(os.path.join(tmp_dir, "aclImdb_v1.tar.gz"), "r:gz") as archive:
+            for member in archive:
+                match = self._member.match(member.name)
+                if not member.isfile() or not match or match.group(1) != wanted:
+                    continue
+                text = archive.extractfile(member).read().decode("utf-8")
+                text = " ".join(text.replace("<br />", " ").split())
+                if text:
+                    yield {"inputs": text, "label": self.class_labels.index(match.group(2))}

@@ -97,7 +97,9 @@ class SymbolModality(Modality):
         self.embedding = self.add_weight(
             name="weights", shape=(self.vocab_size, hidden),
             initializer=keras.initializers.RandomNormal(stddev=hidden ** -0.5))
-        if not self.model_hparams.get("shared_embedding_and_softmax_weights", False):
+        if self.feature_name == "inputs":
+            self.softmax_weights = None  # an inputs-only modality has no top
+        elif not self.model_hparams.get("shared_embedding_and_softmax_weights", False):
             self.softmax_weights = self.add_weight(
                 name="softmax_weights", shape=(self.vocab_size, hidden),
                 initializer=keras.initializers.RandomNormal(stddev=hidden ** -0.5))

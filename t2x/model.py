@@ -29,13 +29,15 @@ Outside training every hparam whose name ends in ``dropout`` and ``label_smoothi
 otherwise, so a body reads its rates from ``self.hparams`` and gets the right ones.
 """
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import keras
 import tensorflow as tf
 
+from t2x import decoding
 from t2x.hparam import HParams
 from t2x.modalities import Modality, create_modality
+from t2x.problem import ModalityType
 
 
 def eval_hparams(hparams: HParams) -> HParams:
@@ -61,12 +63,7 @@ class T2XModel(keras.Model):
         self._eval_hparams = eval_hparams(hparams)
         self._training = True  # build_body sees the training hparams (dropout rates...)
         self.problem_hparams = problem_hparams
-        overrides = dict(hparams.get("modality") or {})
-        self.modalities: Dict[str, Modality] = {}
-        for feature, modality_type in problem_hparams.modality.items():
-            self.modalities[feature] = create_modality(
-                overrides.get(feature, modality_type), hparams,
-                problem_hparams.vocab_size.get(feature), feature)
+        self.modalities: Dict[str, Modality] = _create_modalities(hparams, problem_hparams)
         self.build_body()
         self._training = False
 
@@ -124,12 +121,110 @@ class T2XModel(keras.Model):
         num, den = self.modalities["targets"].loss(logits, features["targets"], smoothing)
         return num * self.problem_hparams.get("loss_multiplier", 1.0), den
 
-    def infer(self, features: Dict[str, Any]) -> Dict[str, Any]:
-        """Predictions in eval mode: ``outputs`` (argmax ids) and ``probabilities``."""
-        logits = self(features, training=False)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-        return {"outputs": tf.argmax(logits, axis=-1), "probabilities": probabilities,
-                "logits": logits}
+    def infer(self, features: Dict[str, Any], *, decode_length: Optional[int] = None,
+              extra_length: int = 50, beam_size: int = 1, top_beams: int = 1, alpha: float = 0.6,
+              sampling_method: str = "argmax", temperature: float = 1.0, top_k: int = 0,
+              use_cache: bool = True, seed: Optional[int] = None) -> Dict[str, Any]:
+        """Predictions in eval mode (T2T's ``infer``). Call it inside a ``tf.function``.
+
+        Symbol (sequence) targets are decoded token by token (``t2x.decoding``): greedy
+        (``beam_size=1``, ``sampling_method="argmax"``), sampled (``"random"``,
+        ``temperature``, ``top_k``) or beam search (``beam_size > 1``, GNMT length penalty
+        ``alpha``), stopping at EOS, for at most ``decode_length`` tokens (default: the
+        inputs' length + ``extra_length``, or ``extra_length`` without inputs). With
+        ``use_cache`` a model's ``fast_decode_fn`` (the Transformer's key/value cache) is
+        used when it has one; otherwise, or with ``use_cache=False``, the whole model re-runs
+        on the tokens so far at every step (the slow path, any model).
+        Returns ``outputs`` ``[B, decode_length]`` int32 (``[B, top_beams, decode_length]``
+        when ``top_beams > 1``; EOS kept, zeros after) and ``scores`` ``[B]`` (``[B,
+        top_beams]``): log-probabilities (beam search: length-penalised).
+
+        Other targets (class labels, images): one pass; ``outputs`` are the argmax ids,
+        with ``probabilities`` and ``logits``.
+        """
+        if self.modalities["targets"].modality_type != ModalityType.SYMBOL:
+            logits = self(features, training=False)
+            probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+            return {"outputs": tf.argmax(logits, axis=-1), "probabilities": probabilities,
+                    "logits": logits}
+        if top_beams > beam_size:
+            raise ValueError(f"top_beams={top_beams} cannot exceed beam_size={beam_size}")
+        features = {k: v for k, v in features.items() if k != "targets"}
+        has_inputs = "inputs" in features and "inputs" in self.modalities
+        if has_inputs:
+            batch_size = tf.shape(features["inputs"])[0]
+            if decode_length is None:
+                decode_length = tf.shape(features["inputs"])[1] + extra_length
+        else:
+            if "batch_size" not in features:
+                raise ValueError("a model without inputs decodes from features {'batch_size': N}")
+            batch_size = features.pop("batch_size")
+            decode_length = extra_length if decode_length is None else decode_length
+        num_beams = beam_size if beam_size > 1 else 1
+        fast = self.fast_decode_fn(features, batch_size, decode_length, num_beams) if use_cache else None
+        fn, cache = fast if fast is not None else self.slow_decode_fn(features, num_beams)
+        if beam_size > 1:
+            ids, scores = decoding.beam_search(
+                fn, batch_size, beam_size, decode_length, self.problem_hparams.vocab_size["targets"],
+                alpha, cache)
+            if top_beams == 1:
+                ids, scores = ids[:, 0], scores[:, 0]
+            else:
+                ids, scores = ids[:, :top_beams], scores[:, :top_beams]
+        else:
+            ids, scores = decoding.sample_decode(
+                fn, batch_size, decode_length, cache, sampling_method=sampling_method,
+                temperature=temperature, top_k=top_k, seed=seed)
+        return {"outputs": ids, "scores": scores}
+
+    def slow_decode_fn(self, features: Dict[str, Any], num_beams: int):
+        """The decoding step of any model: ``(symbols_to_logits_fn, cache)`` that re-runs
+        the whole model (teacher-forced, eval mode) on the ids so far and reads the logits
+        at position ``i``. Correct for every model whose output at a position depends only
+        on the targets before it (all autoregressive bodies). ``features`` are repeated
+        ``num_beams`` times for beam search."""
+        tiled = {k: decoding.expand_to_beams(v, num_beams) if num_beams > 1 else v
+                 for k, v in features.items()}
+
+        def symbols_to_logits_fn(ids, i, cache):
+            logits = self(dict(tiled, targets=ids), training=False)
+            return logits[:, i, :], cache
+
+        return symbols_to_logits_fn, {}
+
+    def fast_decode_fn(self, features: Dict[str, Any], batch_size, decode_length, num_beams: int):
+        """A model's cached decoding step, or None (the default: use ``slow_decode_fn``).
+
+        Returns ``(symbols_to_logits_fn, cache)`` as ``t2x.decoding`` expects: the cache's
+        tensors with leading dimension ``batch * num_beams`` and fixed shapes (preallocated
+        to ``decode_length``); given the same weights it must produce the logits of
+        ``slow_decode_fn``."""
+        del features, batch_size, decode_length, num_beams
+        return None
+
+
+def _create_modalities(hparams: HParams, problem_hparams: HParams) -> Dict[str, Modality]:
+    """One modality layer per feature. With ``shared_embedding`` (default True) the symbol
+    features of one vocabulary size share one layer, hence one embedding matrix (T2T named
+    its symbol modality variables by vocabulary size, so inputs and targets of a shared
+    vocabulary shared them); ``shared_embedding_and_softmax_weights`` then ties the softmax
+    to it too."""
+    overrides = dict(hparams.get("modality") or {})
+    share = bool(hparams.get("shared_embedding", True))
+    modalities: Dict[str, Modality] = {}
+    by_vocab: Dict[Any, Modality] = {}
+    features = sorted(problem_hparams.modality, key=lambda f: f != "targets")  # targets first
+    for feature in features:
+        modality_type = overrides.get(feature, problem_hparams.modality[feature])
+        vocab_size = problem_hparams.vocab_size.get(feature)
+        key = (modality_type, vocab_size)
+        if share and modality_type == ModalityType.SYMBOL and key in by_vocab:
+            modalities[feature] = by_vocab[key]
+            continue
+        modalities[feature] = create_modality(modality_type, hparams, vocab_size, feature)
+        by_vocab[key] = modalities[feature]
+    # Keep the problem's feature order (inputs before targets) for readers of the dict.
+    return {feature: modalities[feature] for feature in problem_hparams.modality}
 
 
 def model_for(model_name: str, hparams: HParams, problem_hparams: HParams) -> T2XModel:

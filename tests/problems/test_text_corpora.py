@@ -79,3 +79,46 @@ def test_ptb_token_vocab_and_offline_error(tmp_path, monkeypatch):
         registry.problem("languagemodel_ptb10k").generate_data(str(tmp_path / "d2"), str(tmp_path / "empty"))
     assert time.monotonic() - start < 10
     assert not os.path.exists(tmp_path / "d2") or not os.listdir(tmp_path / "d2")
+
+
+def test_sentiment_imdb_reads_the_archive_in_its_real_layout(tmp_path):
+    import io
+    import tarfile
+
+    from t2x.problems.text import SentimentImdb
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    reviews = {"aclImdb/train/pos/0_9.txt": "A wonderful film.<br /><br />Loved it.",
+               "aclImdb/train/neg/1_2.txt": "Dull and far too long.",
+               "aclImdb/train/unsup/2_0.txt": "Unlabelled, never read.",
+               "aclImdb/test/pos/3_8.txt": "Wonderful acting.",
+               "aclImdb/test/neg/4_1.txt": "Too long.",
+               "aclImdb/README": "not a review"}
+    archive = raw / "aclImdb_v1.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, text in reviews.items():
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+    class Tiny(SentimentImdb):
+        registered_name = "tiny_imdb"
+        approx_vocab_size = 60
+        files = {archive.name: sha(archive)}
+        mirrors = ("http://127.0.0.1:9/",)
+
+    problem = Tiny()
+    samples = sorted(problem.generate_samples(None, str(raw), "train"), key=lambda s: s["label"])
+    assert samples == [{"inputs": "Dull and far too long.", "label": 0},
+                       {"inputs": "A wonderful film. Loved it.", "label": 1}]
+    problem.generate_data(str(tmp_path / "data"), str(raw))
+    dev = list(problem.dataset(Mode.EVAL, str(tmp_path / "data")))
+    encoder = problem.get_feature_encoders(str(tmp_path / "data"))["inputs"]
+    decoded = sorted((int(ex["targets"].numpy()[0]), encoder.decode(ex["inputs"].numpy()[:-1].tolist()))
+                     for ex in dev)
+    assert decoded == [(0, "Too long."), (1, "Wonderful acting.")]
+    assert problem.get_hparams(data_dir=str(tmp_path / "data")).modality == {
+        "inputs": "symbol", "targets": "class_label"}
+    assert registry.problem("sentiment_imdb").files["aclImdb_v1.tar.gz"].startswith("c40f74a1")

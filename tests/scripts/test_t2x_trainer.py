@@ -100,11 +100,13 @@ def test_bad_names_and_bad_gin_are_one_line_errors(run):
     assert result.returncode != 0 and "train_stepz" in result.stderr
 
 
-def test_transformer_trains_on_tiny_algo_through_the_binary(tmp_path):
+@pytest.mark.parametrize("model,hparams_set", [("transformer", "transformer_test"),
+                                                ("lstm_seq2seq_attention", "lstm_tiny")])
+def test_sequence_models_train_on_tiny_algo_through_the_binary(tmp_path, model, hparams_set):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
     result = subprocess.run(
         [sys.executable, "-m", "t2x.scripts.t2x_trainer", "--generate_data", "--problem=tiny_algo",
-         "--model=transformer", "--hparams_set=transformer_test", f"--data_dir={tmp_path / 'data'}",
+         f"--model={model}", f"--hparams_set={hparams_set}", f"--data_dir={tmp_path / 'data'}",
          f"--output_dir={tmp_path / 'out'}", "--train_steps=6", "--log_every=3", "--eval_steps=2",
          "--hparams=batch_size=256,max_length=41"],
         capture_output=True, text=True, env=env, timeout=240, cwd=REPO_ROOT)

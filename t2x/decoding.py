@@ -1,0 +1,204 @@
+"""Autoregressive decoding: greedy, sampling and beam search (T2T's ``beam_search.py`` and
+``sample`` loops), compiled, batched, on fixed-size buffers.
+
+Every decoder here drives one function::
+
+    symbols_to_logits_fn(ids, i, cache) -> (logits, cache)
+
+* ``ids``: ``[N, decode_length]`` int32, the tokens chosen so far at positions ``< i``
+  (zeros elsewhere); ``N`` is the batch (greedy, sampling) or batch x beam (beam search,
+  the beams of one example next to each other);
+* ``i``: scalar int32, the position whose token is being chosen;
+* ``cache``: a nested structure of tensors with leading dimension ``N`` (a model's key/value
+  cache, its encoder output...), returned updated; beam search reorders it along with the
+  beams. Shapes must not change from step to step (preallocate to ``decode_length``).
+* ``logits``: ``[N, vocab]`` for position ``i``.
+
+Buffers are fixed-size so the loops compile to one ``tf.while_loop`` with static shapes;
+they stop early once every sequence has produced ``EOS`` (or, for beam search, when no
+alive beam can beat the finished ones: T2T's ``stop_early``).
+
+Outputs: token ids ``[N, decode_length]`` (beam search: ``[B, beam_size, decode_length]``),
+``EOS`` included where it was produced, zeros after it.
+
+Scores: beam search ranks by T2T's GNMT length penalty, ``log p / ((5 + length) / 6) **
+alpha`` (``alpha = 0``: plain log-probability); greedy and sampling return the
+log-probability of the chosen sequence.
+"""
+
+from typing import Any, Callable, Optional, Tuple
+
+import tensorflow as tf
+
+from t2x.data.text_encoder import EOS_ID
+
+INF = 1.0e7  # T2T's large finite "infinity": arithmetic on it stays finite
+
+
+def length_penalty(length, alpha: float):
+    """GNMT's (Wu et al. 2016) length penalty ``((5 + length) / 6) ** alpha``, T2T's."""
+    return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
+
+
+def _write(ids, i, tokens):
+    """``ids [..., L]`` with position ``i`` set to ``tokens [...]`` (position ``i`` was 0)."""
+    one_hot = tf.one_hot(i, tf.shape(ids)[-1], dtype=ids.dtype)
+    return ids + tokens[..., None] * one_hot
+
+
+def _keep_shapes(new, old):
+    """``new`` with each tensor's static shape set to that of its counterpart in ``old``:
+    ops on a dynamic batch size lose static dimensions, which ``tf.while_loop`` refuses."""
+    return tf.nest.map_structure(lambda n, o: tf.ensure_shape(n, o.shape), new, old)
+
+
+def _top_k_filter(logits, top_k: int):
+    """Logits outside each row's ``top_k`` largest set to ``-INF`` (``top_k <= 0``: all kept)."""
+    if top_k <= 0:
+        return logits
+    kth = tf.math.top_k(logits, k=top_k).values[:, -1:]
+    return tf.where(logits < kth, tf.fill(tf.shape(logits), -INF), logits)
+
+
+def sample_decode(symbols_to_logits_fn: Callable, batch_size, decode_length: int, cache: Any = None, *,
+                  eos_id: int = EOS_ID, sampling_method: str = "argmax", temperature: float = 1.0,
+                  top_k: int = 0, seed: Optional[int] = None) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Greedy (``sampling_method="argmax"``) or sampled (``"random"``: softmax of
+    ``logits / temperature`` over the ``top_k`` best, all when 0) decoding.
+
+    Returns (``ids [batch, decode_length]`` int32, ``log_probs [batch]`` float32: the
+    log-probability, under the model, of each chosen sequence).
+    """
+    if sampling_method not in ("argmax", "random"):
+        raise ValueError(f"sampling_method={sampling_method!r}; use 'argmax' or 'random'")
+    ids = tf.zeros([batch_size, decode_length], tf.int32)
+    finished = tf.zeros([batch_size], tf.bool)
+    log_probs = tf.zeros([batch_size], tf.float32)
+    cache = {} if cache is None else cache
+
+    def cond(i, ids, finished, log_probs, cache):
+        return tf.logical_and(i < decode_length, tf.logical_not(tf.reduce_all(finished)))
+
+    def body(i, ids, finished, log_probs, cache):
+        logits, cache = symbols_to_logits_fn(ids, i, cache)
+        logits = tf.cast(logits, tf.float32)
+        step_log_probs = tf.nn.log_softmax(logits, axis=-1)
+        if sampling_method == "argmax":
+            tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        else:
+            scaled = _top_k_filter(logits / max(float(temperature), 1e-6), int(top_k))
+            tokens = tf.random.categorical(scaled, 1, dtype=tf.int32, seed=seed)[:, 0]
+        tokens = tf.where(finished, tf.zeros_like(tokens), tokens)
+        chosen = tf.gather(step_log_probs, tokens, batch_dims=1)
+        log_probs += tf.where(finished, tf.zeros_like(chosen), chosen)
+        ids = _write(ids, i, tokens)
+        finished = tf.logical_or(finished, tf.equal(tokens, eos_id))
+        return _keep_shapes((i + 1, ids, finished, log_probs, cache), loop_vars)
+
+    loop_vars = (tf.constant(0), ids, finished, log_probs, cache)
+    _, ids, _, log_probs, _ = tf.while_loop(cond, body, loop_vars, maximum_iterations=decode_length)
+    return ids, log_probs
+
+
+def _gather_beams(nested, beam_indices, batch_size, beam_size):
+    """Reorders every ``[B * beam, ...]`` tensor of ``nested`` by ``beam_indices [B, beam]``."""
+    def gather(t):
+        shape = tf.shape(t)
+        t = tf.reshape(t, tf.concat([[batch_size, beam_size], shape[1:]], 0))
+        t = tf.gather(t, beam_indices, axis=1, batch_dims=1)
+        return tf.reshape(t, shape)
+    return tf.nest.map_structure(gather, nested)
+
+
+def expand_to_beams(t, beam_size: int):
+    """``[B, ...]`` -> ``[B * beam_size, ...]``, each example repeated ``beam_size`` times
+    next to itself (the layout ``beam_search`` expects for its cache and features)."""
+    return tf.repeat(t, beam_size, axis=0)
+
+
+def beam_search(symbols_to_logits_fn: Callable, batch_size, beam_size: int, decode_length: int,
+                vocab_size: int, alpha: float = 0.6, cache: Any = None, *, eos_id: int = EOS_ID,
+                stop_early: bool = True) -> Tuple[tf.Tensor, tf.Tensor]:
+    """T2T's beam search: ``beam_size`` alive beams (no ``EOS`` yet) and ``beam_size``
+    finished ones per example; each step scores the ``2 x beam_size`` best extensions, the
+    ones ending in ``EOS`` compete for the finished slots (score: log-probability over
+    ``length_penalty(length, alpha)``), the others continue alive.
+
+    ``cache``: tensors with leading dimension ``batch_size * beam_size`` (``expand_to_beams``).
+    Returns (``ids [batch, beam_size, decode_length]`` int32, best first, ``scores [batch,
+    beam_size]``): the finished beams of an example that has any, else its alive ones (then
+    ``scores`` are their log-probabilities).
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if vocab_size < 2:
+        raise ValueError(f"beam search needs a vocabulary of 2 or more, got {vocab_size}")
+    k, length = beam_size, decode_length
+    alive_seq = tf.zeros([batch_size, k, length], tf.int32)
+    # Only the first beam is alive at the start, so the first step does not pick k copies.
+    alive_log_probs = tf.tile(tf.constant([[0.0] + [-INF] * (k - 1)]), [batch_size, 1])
+    finished_seq = tf.zeros([batch_size, k, length], tf.int32)
+    finished_scores = tf.fill([batch_size, k], -INF)
+    finished_flags = tf.zeros([batch_size, k], tf.bool)
+    cache = {} if cache is None else cache
+
+    def is_not_done(i, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, cache):
+        if not stop_early:
+            return i < length
+        best_possible_alive = alive_log_probs[:, 0] / length_penalty(length, alpha)
+        lowest_finished = tf.reduce_min(tf.where(finished_flags, finished_scores, tf.zeros_like(finished_scores)), 1)
+        lowest_finished += tf.where(tf.reduce_any(finished_flags, 1), 0.0, -INF)
+        done = tf.reduce_all(lowest_finished > best_possible_alive)
+        return tf.logical_and(i < length, tf.logical_not(done))
+
+    def step(i, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, cache):
+        flat_ids = tf.reshape(alive_seq, [batch_size * k, length])
+        logits, cache = symbols_to_logits_fn(flat_ids, i, cache)
+        step_log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        log_probs = tf.reshape(step_log_probs, [batch_size, k, -1]) + alive_log_probs[:, :, None]
+        penalty = length_penalty(i + 1, alpha)
+        flat_scores = tf.reshape(log_probs / penalty, [batch_size, -1])  # [B, k * V]
+        topk_scores, topk_flat = tf.math.top_k(flat_scores, k=2 * k)
+        topk_log_probs = topk_scores * penalty
+        topk_beams = topk_flat // vocab_size
+        topk_tokens = topk_flat % vocab_size
+        topk_seq = _write(tf.gather(alive_seq, topk_beams, batch_dims=1), i, topk_tokens)
+        valid = topk_log_probs > -INF / 2  # extensions of the dead initial beams are not candidates
+        ends = tf.logical_and(tf.equal(topk_tokens, eos_id), valid)
+
+        # Alive: the k best extensions that do not end in EOS.
+        alive_candidates = topk_log_probs + tf.where(tf.equal(topk_tokens, eos_id), -INF, 0.0)
+        _, alive_idx = tf.math.top_k(alive_candidates, k=k)
+        new_alive_seq = tf.gather(topk_seq, alive_idx, batch_dims=1)
+        new_alive_log_probs = tf.gather(topk_log_probs, alive_idx, batch_dims=1)
+        cache = _gather_beams(cache, tf.gather(topk_beams, alive_idx, batch_dims=1), batch_size, k)
+
+        # Finished: the k best among the finished so far and the extensions ending in EOS.
+        candidate_scores = tf.where(ends, topk_scores, -INF)
+        all_seq = tf.concat([finished_seq, topk_seq], 1)
+        all_scores = tf.concat([finished_scores, candidate_scores], 1)
+        all_flags = tf.concat([finished_flags, ends], 1)
+        new_finished_scores, finished_idx = tf.math.top_k(all_scores, k=k)
+        new_finished_seq = tf.gather(all_seq, finished_idx, batch_dims=1)
+        new_finished_flags = tf.gather(all_flags, finished_idx, batch_dims=1)
+        return _keep_shapes((i + 1, new_alive_seq, new_alive_log_probs, new_finished_seq,
+                             new_finished_scores, new_finished_flags, cache), loop_vars)
+
+    loop_vars = (tf.constant(0), alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, cache)
+    _, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, _ = tf.while_loop(
+        is_not_done, step, loop_vars, maximum_iterations=length)
+    any_finished = tf.reduce_any(finished_flags, 1)
+    ids = tf.where(any_finished[:, None, None], finished_seq, alive_seq)
+    scores = tf.where(any_finished[:, None], finished_scores, alive_log_probs)
+    return ids, scores
+
+
+def strip_ids(ids, eos_id: int = EOS_ID):
+    """A decoded row (list or 1-D array of ids) up to, not including, its first ``EOS`` or
+    padding ``0``: what a text encoder should decode."""
+    out = []
+    for token in (int(t) for t in ids):
+        if token in (eos_id, 0):
+            break
+        out.append(token)
+    return out
