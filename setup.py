@@ -30,6 +30,7 @@ setuptools.setup(
         "gin-config>=0.5",
         "keras>=3.10",
         "numpy>=1.26",
+        "sacrebleu>=2.4",  # the one BLEU scorer (t2x-bleu, eval/bleu)
         "tensorboard>=2.16",
         "tensorflow-datasets>=4.9",
         # TFDS imports it in download_and_prepare but does not declare it.
@@ -45,6 +46,9 @@ setuptools.setup(
         "console_scripts": [
             "t2x-datagen=t2x.scripts.t2x_datagen:run_main",
             "t2x-trainer=t2x.scripts.t2x_trainer:run_main",
+            "t2x-decoder=t2x.scripts.t2x_decoder:run_main",
+            "t2x-bleu=t2x.scripts.t2x_bleu:run_main",
+            "t2x-avg-checkpoints=t2x.scripts.t2x_avg_checkpoints:run_main",
         ],
     },
     classifiers=[

@@ -41,11 +41,18 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
 flags.DEFINE_boolean("allow_config_change", False, "Resume even if hparams or names changed.")
 common.define_gin_flags()
 flags.DEFINE_integer("num_processes", 1, "Data generation processes (with --generate_data).")
+flags.DEFINE_string("eval_decode_split", None, "After each evaluation, decode this split (dev, "
+                    "test) as t2x-decoder does and report sacreBLEU as eval/bleu.")
+flags.DEFINE_integer("eval_decode_examples", 0, "Decode only the first N examples (0: all).")
+flags.DEFINE_string("decode_hparams", "", "Decoding for --eval_decode_split, e.g. 'beam_size=4,alpha=0.6'.")
+flags.DEFINE_enum("bleu_tokenize", "13a", ["13a", "intl", "none", "char", "zh"],
+                  "sacreBLEU tokenizer of eval/bleu (intl = T2T's t2t-bleu).")
 
 
 TRAINER_FLAGS = ("train_steps", "eval_steps", "eval_every", "save_checkpoints_steps",
                  "keep_checkpoint_max", "strategy", "random_seed", "log_every",
-                 "allow_config_change")
+                 "allow_config_change", "eval_decode_split", "eval_decode_examples",
+                 "decode_hparams", "bleu_tokenize")
 
 
 def main(argv):

@@ -193,6 +193,18 @@ def beam_search(symbols_to_logits_fn: Callable, batch_size, beam_size: int, deco
     return ids, scores
 
 
+def force_eos_after(symbols_to_logits_fn: Callable, max_lengths, eos_id: int = EOS_ID) -> Callable:
+    """Wraps a step function so that row ``n`` must produce ``EOS`` at position
+    ``max_lengths[n]`` (``[N]`` int): per-example length limits inside one batch."""
+    def fn(ids, i, cache):
+        logits, cache = symbols_to_logits_fn(ids, i, cache)
+        vocab = tf.shape(logits)[-1]
+        only_eos = tf.where(tf.equal(tf.range(vocab), eos_id), 0.0, -INF)
+        force = tf.greater_equal(i, max_lengths)[:, None]
+        return tf.where(force, tf.cast(only_eos, logits.dtype)[None, :], logits), cache
+    return fn
+
+
 def strip_ids(ids, eos_id: int = EOS_ID):
     """A decoded row (list or 1-D array of ids) up to, not including, its first ``EOS`` or
     padding ``0``: what a text encoder should decode."""

@@ -131,7 +131,8 @@ class T2XModel(keras.Model):
         (``beam_size=1``, ``sampling_method="argmax"``), sampled (``"random"``,
         ``temperature``, ``top_k``) or beam search (``beam_size > 1``, GNMT length penalty
         ``alpha``), stopping at EOS, for at most ``decode_length`` tokens (default: the
-        inputs' length + ``extra_length``, or ``extra_length`` without inputs). With
+        inputs' length + ``extra_length``, or ``extra_length`` without inputs; an example
+        that reaches its own input length + ``extra_length`` gets EOS). With
         ``use_cache`` a model's ``fast_decode_fn`` (the Transformer's key/value cache) is
         used when it has one; otherwise, or with ``use_cache=False``, the whole model re-runs
         on the tokens so far at every step (the slow path, any model).
@@ -151,10 +152,15 @@ class T2XModel(keras.Model):
             raise ValueError(f"top_beams={top_beams} cannot exceed beam_size={beam_size}")
         features = {k: v for k, v in features.items() if k != "targets"}
         has_inputs = "inputs" in features and "inputs" in self.modalities
+        max_lengths = None
         if has_inputs:
             batch_size = tf.shape(features["inputs"])[0]
             if decode_length is None:
-                decode_length = tf.shape(features["inputs"])[1] + extra_length
+                # Each example's own limit (its input length + extra_length, then EOS), so
+                # that its output does not depend on how long its batch neighbours are.
+                input_lengths = tf.reduce_sum(tf.cast(tf.not_equal(features["inputs"], 0), tf.int32), axis=1)
+                max_lengths = input_lengths + extra_length
+                decode_length = tf.shape(features["inputs"])[1] + extra_length + 1
         else:
             if "batch_size" not in features:
                 raise ValueError("a model without inputs decodes from features {'batch_size': N}")
@@ -163,6 +169,9 @@ class T2XModel(keras.Model):
         num_beams = beam_size if beam_size > 1 else 1
         fast = self.fast_decode_fn(features, batch_size, decode_length, num_beams) if use_cache else None
         fn, cache = fast if fast is not None else self.slow_decode_fn(features, num_beams)
+        if max_lengths is not None:
+            fn = decoding.force_eos_after(fn, decoding.expand_to_beams(max_lengths, num_beams)
+                                          if num_beams > 1 else max_lengths)
         if beam_size > 1:
             ids, scores = decoding.beam_search(
                 fn, batch_size, beam_size, decode_length, self.problem_hparams.vocab_size["targets"],
@@ -201,6 +210,18 @@ class T2XModel(keras.Model):
         ``slow_decode_fn``."""
         del features, batch_size, decode_length, num_beams
         return None
+
+
+def checkpoint_weights(model: keras.Model):
+    """A trackable of every weight of ``model`` (trainable or not: batch-norm statistics
+    too), in ``model.weights`` order: what t2x checkpoints store under ``model_weights``.
+
+    Keras 3 does not expose layers kept in lists or dicts (a Transformer's blocks, the
+    modalities) to ``tf.train.Checkpoint``; saving the model object alone would silently
+    skip them. Restoring checks every shape."""
+    module = tf.Module()
+    module.weights = [v.value if hasattr(v, "value") else v for v in model.weights]
+    return module
 
 
 def _create_modalities(hparams: HParams, problem_hparams: HParams) -> Dict[str, Modality]:

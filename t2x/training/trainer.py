@@ -38,9 +38,11 @@ from absl import logging
 
 from t2x import registry
 from t2x.hparam import HParams
+from t2x.model import checkpoint_weights
 from t2x.problem import Mode
 from t2x.training import learning_rate as lr_lib
 from t2x.training import optimizers
+from t2x.training.decoder import build_model
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -82,12 +84,19 @@ class Trainer:
                  log_every: int = 100, allow_config_change: bool = False,
                  eval_batch_size: Optional[int] = None, num_summary_images: int = 4,
                  optimizer_fn: Optional[Callable] = None, learning_rate_fn: Optional[Callable] = None,
-                 flags_text: Optional[str] = None):
+                 flags_text: Optional[str] = None, eval_decode_split: Optional[str] = None,
+                 eval_decode_examples: int = 0, decode_hparams: str = "", bleu_tokenize: str = "13a"):
         """Keyword-only; checked here, before anything runs.
 
         ``optimizer_fn(learning_rate=schedule)`` replaces the optimizer named by
         ``hparams.optimizer`` and ``learning_rate_fn(hparams, train_steps)`` the hparams'
         schedule: both are for gin (``Trainer.optimizer_fn = @keras.optimizers.SGD``).
+
+        ``eval_decode_split`` (e.g. "dev" or "test"): after each evaluation, decode that
+        split with ``decode_hparams`` (``t2x-decoder``'s, same code) and report sacreBLEU
+        (``bleu_tokenize``) as ``bleu`` -- real decoding, not teacher forcing; the first
+        ``eval_decode_examples`` examples only, when > 0. The decodes are written to
+        ``<output_dir>/decodes/<split>-<step>.txt``.
         """
         if train_steps < 0 or eval_steps < 0:
             raise ValueError(f"train_steps ({train_steps}) and eval_steps ({eval_steps}) must be >= 0")
@@ -124,6 +133,12 @@ class Trainer:
         resolver = getattr(self.strategy, "cluster_resolver", None)
         self.is_chief = (resolver is None or not resolver.task_type or resolver.task_type == "chief"
                          or (resolver.task_type == "worker" and resolver.task_id == 0))
+        from t2x.training import decoder as decoder_lib
+
+        self.eval_decode_split = eval_decode_split or None
+        self.eval_decode_examples = eval_decode_examples
+        self.decode_hparams = decoder_lib.parse_decode_hparams(decode_hparams)
+        self.bleu_tokenize = bleu_tokenize
         self._built = False
         self.last_eval: Dict[str, float] = {}
 
@@ -157,13 +172,10 @@ class Trainer:
             self.lr_fn = self.learning_rate_fn(self.hparams, self.train_steps)
             self.optimizer = (self.optimizer_fn(learning_rate=self.lr_fn) if self.optimizer_fn
                               else optimizers.make_optimizer(self.hparams, self.lr_fn))
-            # Build variables with one eval-mode call on a spec-shaped zero batch.
-            spec = self.problem.dataset(Mode.EVAL, self.data_dir, self.hparams, batch_size=1).element_spec
-            dummy = {k: tf.zeros([1] + [d or 1 for d in s.shape.as_list()[1:]], s.dtype)
-                     for k, s in spec.items()}
-            self.model(dummy, training=False)
+            build_model(self.model, self.problem, self.data_dir, self.hparams)
             self.optimizer.build(self.model.trainable_variables)
-        self.ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+        self.ckpt = tf.train.Checkpoint(model_weights=checkpoint_weights(self.model),
+                                        optimizer=self.optimizer, step=self.step)
         # Under multi_worker every worker takes part in saving; only the chief writes to
         # output_dir, the others to a scratch folder of their own inside it.
         ckpt_dir = self.output_dir if self.is_chief else os.path.join(
@@ -197,7 +209,8 @@ class Trainer:
                     "use another --output_dir, or pass --allow_config_change to continue anyway")
         os.makedirs(self.output_dir, exist_ok=True)
         _write_atomic(hp_path, self.hparams.to_json())
-        _write_atomic(run_path, json.dumps(self._run_info(), indent=2))
+        # data_dir is recorded for t2x-decoder (the vocabulary is there), not compared.
+        _write_atomic(run_path, json.dumps(dict(self._run_info(), data_dir=self.data_dir), indent=2))
         _write_atomic(os.path.join(self.output_dir, "config.gin"), gin.config_str())
         if self.flags_text is not None:
             _write_atomic(os.path.join(self.output_dir, "flags.txt"), self.flags_text)
@@ -381,6 +394,8 @@ class Trainer:
             metrics["accuracy_per_sequence"] = totals["correct_sequences"] / max(totals["sequences"], 1.0)
         metrics["eval_batches"] = float(batches)
         step = int(self.step.numpy())
+        if self.eval_decode_split and self.is_chief:
+            metrics.update(self._decode_bleu(step))
         writer = self._summary_writer("eval")
         with writer.as_default(step=step):
             for k, v in metrics.items():
@@ -392,6 +407,20 @@ class Trainer:
                      ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "eval_batches"))
         self.last_eval = metrics
         return metrics
+
+    def _decode_bleu(self, step: int) -> Dict[str, float]:
+        """Decodes ``eval_decode_split`` with the current weights; sacreBLEU of the result."""
+        from t2x import bleu
+        from t2x.training import decoder as decoder_lib
+
+        decoder = decoder_lib.SequenceDecoder(self.model, self.problem, self.data_dir, self.decode_hparams)
+        hypotheses, references = decoder.decode_split(self.eval_decode_split, self.eval_decode_examples)
+        decoder_lib.write_lines_atomic(
+            os.path.join(self.output_dir, "decodes", f"{self.eval_decode_split}-{step}.txt"), hypotheses)
+        score = bleu.corpus_bleu(hypotheses, references, tokenize=self.bleu_tokenize)
+        logging.info("decoded %d %s sentences at step %d (%.1f sentences/s): %s", len(hypotheses),
+                     self.eval_decode_split, step, decoder.last_sentences_per_second, score.format())
+        return {"bleu": score.score}
 
     def train_and_evaluate(self) -> Dict[str, float]:
         """Trains, evaluating every ``eval_every`` steps and at the end."""

@@ -72,7 +72,8 @@ def test_generate_train_evaluate_resume_and_refuse(run):
     assert "step 4/4: loss" in first.stderr and "examples/s" in first.stderr and "ETA" in first.stderr
     assert sorted(f for f in os.listdir(out) if f.startswith("ckpt-4")) != []
     assert json.loads((out / "run.json").read_text()) == {
-        "problem": "image_tiny_digits", "model": "my_dense_net", "hparams_set": "my_dense_tiny"}
+        "problem": "image_tiny_digits", "model": "my_dense_net", "hparams_set": "my_dense_tiny",
+        "data_dir": str(out.parent / "data")}
     assert "Trainer.num_summary_images = 2" in (out / "config.gin").read_text()
     assert "--train_steps=4" in (out / "flags.txt").read_text()
 

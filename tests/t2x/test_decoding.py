@@ -114,6 +114,7 @@ def _infer(model, inputs, **kwargs):
 def test_trained_transformer_copies(trained_transformer):
     model, inputs = trained_transformer
     outputs = _infer(model, inputs)["outputs"].numpy()
+    assert outputs.shape == (32, inputs.shape[1] + 50 + 1)  # room for each row's limit, then EOS
     exact = [decoding.strip_ids(o) == decoding.strip_ids(i) for o, i in zip(outputs, inputs)]
     assert np.mean(exact) > 0.8, np.mean(exact)
 
@@ -136,11 +137,11 @@ def test_beam_of_one_equals_greedy(trained_transformer):
         fn, cache = model.fast_decode_fn({"inputs": x}, tf.shape(x)[0], length, 1)
         return decoding.beam_search(fn, tf.shape(x)[0], 1, length, 8, alpha=0.0, cache=cache)
 
-    greedy = _infer(model, inputs)
+    greedy = _infer(model, inputs, decode_length=length)
     ids, scores = beam_of_one(tf.constant(inputs))
     np.testing.assert_array_equal(greedy["outputs"].numpy(), ids.numpy()[:, 0])
     np.testing.assert_allclose(greedy["scores"].numpy(), scores.numpy()[:, 0], rtol=1e-4, atol=1e-4)
-    beam2 = _infer(model, inputs, beam_size=2, alpha=0.0, top_beams=2)
+    beam2 = _infer(model, inputs, beam_size=2, alpha=0.0, top_beams=2, decode_length=length)
     assert beam2["outputs"].shape == (32, 2, length)
     # The best of two beams is at least as likely as the greedy sequence.
     assert np.all(beam2["scores"].numpy()[:, 0] >= greedy["scores"].numpy() - 1e-4)

@@ -1,0 +1,192 @@
+"""Decoding a trained sequence model: the library behind ``t2x-decoder`` and the trainer's
+decode-based BLEU (one code path, so the two agree on one checkpoint).
+
+    decoder = SequenceDecoder.from_output_dir("~/t2x_train/translate_ende_multi30k/...",
+                                              decode_hparams="beam_size=4,alpha=0.6")
+    outputs = decoder.decode_lines(["A dog runs ."])          # -> ["Ein Hund rennt ."]
+    hypotheses, references = decoder.decode_split("test")      # the split's TFRecords
+    bleu = corpus_bleu(hypotheses, references)
+
+Batches are formed after sorting the inputs by (length, ids), which depends only on the set
+of inputs, not on their order: a file and the TFRecord split of the same sentences are cut
+into the same batches, hence decoded identically (padding is masked, but a different batch
+would round differently). Outputs come back in the input order.
+"""
+
+import json
+import os
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import tensorflow as tf
+from absl import logging
+
+from t2x import decoding, registry
+from t2x.hparam import HParams
+from t2x.model import checkpoint_weights
+from t2x.problem import Mode
+
+
+class DecodeError(ValueError):
+    """Decoding cannot start (no run in output_dir, no checkpoint, a problem without inputs)."""
+
+
+def decode_hparams_defaults() -> HParams:
+    """T2T's ``decode_hparams`` names: ``beam_size`` (1: greedy), ``alpha`` (length penalty),
+    ``return_beams`` (all beams, tab-separated), ``extra_length`` (decode up to input length
+    + this), ``batch_size`` (sentences per batch), ``sampling_method`` ("argmax" or
+    "random"), ``sampling_temp``, ``top_k`` (sampling), ``use_cache`` (the model's cached fast
+    path), ``log_every`` (batches between progress lines)."""
+    return HParams(beam_size=1, alpha=0.6, return_beams=False, extra_length=50, batch_size=32,
+                   sampling_method="argmax", sampling_temp=1.0, top_k=0, use_cache=True, log_every=10)
+
+
+def parse_decode_hparams(text: str = "") -> HParams:
+    hp = decode_hparams_defaults()
+    if text:
+        hp.parse(text)
+    return hp
+
+
+def batches_by_length(sequences: Sequence[Sequence[int]], batch_size: int) -> List[List[int]]:
+    """Indices of ``sequences`` cut into batches of ``batch_size`` after sorting by
+    ``(length, ids)``: the same set of sequences gives the same batches in any order."""
+    order = sorted(range(len(sequences)), key=lambda i: (len(sequences[i]), tuple(sequences[i])))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class SequenceDecoder:
+    """Decodes inputs with ``model.infer`` under ``decode_hparams``."""
+
+    def __init__(self, model, problem, data_dir: str, decode_hparams: Optional[HParams] = None):
+        self.model = model
+        self.problem = problem
+        self.data_dir = data_dir
+        self.decode_hparams = decode_hparams or decode_hparams_defaults()
+        if "inputs" not in model.modalities:
+            raise DecodeError(f"{problem.name} has no inputs: the decoder translates inputs to targets "
+                              "(language-model sampling is model.infer({'batch_size': N}))")
+        self.encoders = problem.get_feature_encoders(data_dir)
+        hp = self.decode_hparams
+        kwargs = dict(extra_length=hp.extra_length, beam_size=hp.beam_size,
+                      top_beams=hp.beam_size if hp.return_beams else 1, alpha=hp.alpha,
+                      sampling_method=hp.sampling_method, temperature=hp.sampling_temp,
+                      top_k=hp.top_k, use_cache=hp.use_cache)
+        self._infer = tf.function(lambda inputs: model.infer({"inputs": inputs}, **kwargs),
+                                  input_signature=[tf.TensorSpec([None, None], tf.int64)])
+
+    @classmethod
+    def from_output_dir(cls, output_dir: str, *, data_dir: Optional[str] = None,
+                        checkpoint_path: Optional[str] = None, decode_hparams: str = ""):
+        model, problem, data_dir, path = load_trained_model(output_dir, data_dir=data_dir,
+                                                             checkpoint_path=checkpoint_path)
+        decoder = cls(model, problem, data_dir, parse_decode_hparams(decode_hparams))
+        decoder.checkpoint_path = path
+        return decoder
+
+    # -- ids ------------------------------------------------------------------------
+    def decode_ids(self, inputs: Sequence[Sequence[int]]) -> List[List[List[int]]]:
+        """Input id lists (EOS included) -> for each, its beams' output ids (one beam unless
+        ``return_beams``), each cut before EOS. Progress: sentences/s every ``log_every``
+        batches."""
+        results: List[Optional[List[List[int]]]] = [None] * len(inputs)
+        batches = batches_by_length(inputs, int(self.decode_hparams.batch_size))
+        start, done = time.monotonic(), 0
+        for b, indices in enumerate(batches):
+            width = max(1, max(len(inputs[i]) for i in indices))
+            padded = [list(inputs[i]) + [0] * (width - len(inputs[i])) for i in indices]
+            outputs = self._infer(tf.constant(padded, tf.int64))["outputs"].numpy()
+            for row, i in enumerate(indices):
+                beams = outputs[row] if outputs.ndim == 3 else outputs[row][None]
+                results[i] = [decoding.strip_ids(beam) for beam in beams]
+            done += len(indices)
+            if (b + 1) % int(self.decode_hparams.log_every) == 0 or b + 1 == len(batches):
+                elapsed = time.monotonic() - start
+                logging.info("decoded %d/%d sentences, %.1f sentences/s", done, len(inputs),
+                             done / max(elapsed, 1e-9))
+        self.last_sentences_per_second = len(inputs) / max(time.monotonic() - start, 1e-9)
+        return results
+
+    # -- text -----------------------------------------------------------------------
+    def encode_input(self, line: str) -> List[int]:
+        from t2x.data.text_encoder import EOS_ID
+
+        return self.encoders["inputs"].encode(line.strip()) + [EOS_ID]
+
+    def decode_lines(self, lines: Sequence[str]) -> List[str]:
+        """Source lines -> output lines (beams joined by tabs with ``return_beams``)."""
+        outputs = self.decode_ids([self.encode_input(line) for line in lines])
+        target = self.encoders["targets"]
+        return ["\t".join(target.decode(beam) for beam in beams) for beams in outputs]
+
+    def decode_split(self, split: str = "dev", max_examples: int = 0) -> Tuple[List[str], List[str]]:
+        """Decodes a split's TFRecords: (hypotheses, references), in the split's order."""
+        ds = self.problem.dataset(Mode.EVAL, self.data_dir, dataset_split=split, deterministic=True)
+        if max_examples:
+            ds = ds.take(max_examples)
+        inputs, references = [], []
+        target = self.encoders["targets"]
+        for example in ds.as_numpy_iterator():
+            inputs.append(example["inputs"].tolist())
+            references.append(target.decode(decoding.strip_ids(example["targets"])))
+        outputs = self.decode_ids(inputs)
+        return [target.decode(beams[0]) for beams in outputs], references
+
+
+def load_trained_model(output_dir: str, *, data_dir: Optional[str] = None,
+                       checkpoint_path: Optional[str] = None):
+    """The model of a training run, read back from ``output_dir`` (run.json, hparams.json,
+    the latest checkpoint or ``checkpoint_path``). Returns (model, problem, data_dir,
+    checkpoint path)."""
+    output_dir = os.path.abspath(os.path.expanduser(output_dir))
+    run_path, hp_path = os.path.join(output_dir, "run.json"), os.path.join(output_dir, "hparams.json")
+    for path in (run_path, hp_path):
+        if not os.path.exists(path):
+            raise DecodeError(f"{path} not found: --output_dir must be a t2x-trainer output directory")
+    with open(run_path) as f:
+        run = json.load(f)
+    with open(hp_path) as f:
+        hparams = HParams.from_json(f.read())
+    data_dir = os.path.abspath(os.path.expanduser(data_dir or run.get("data_dir") or ""))
+    if not data_dir or not os.path.isdir(data_dir):
+        raise DecodeError(f"data_dir {data_dir!r} not found (the vocabulary is there): pass --data_dir")
+    path = checkpoint_path or tf.train.latest_checkpoint(output_dir)
+    if not path or not tf.io.gfile.exists(path + ".index"):
+        raise DecodeError(f"no checkpoint {'at ' + checkpoint_path if checkpoint_path else 'in ' + output_dir}: "
+                          "train first, or pass --checkpoint_path=<dir>/ckpt-<step>")
+    problem = registry.problem(run["problem"])
+    model = registry.model(run["model"])(hparams, problem.get_hparams(hparams, data_dir=data_dir))
+    build_model(model, problem, data_dir, hparams)
+    restore_weights(model, path)
+    logging.info("Restored %s", path)
+    return model, problem, data_dir, path
+
+
+def restore_weights(model, path: str) -> None:
+    """Loads the model weights of checkpoint ``path`` into ``model`` (built)."""
+    tf.train.Checkpoint(model_weights=checkpoint_weights(model)).restore(path) \
+        .expect_partial().assert_existing_objects_matched()
+
+
+def build_model(model, problem, data_dir: str, hparams: HParams) -> None:
+    """Creates the model's variables with one eval-mode call on a zero batch shaped like
+    the problem's features."""
+    spec = problem.dataset(Mode.EVAL, data_dir, hparams, batch_size=1).element_spec
+    dummy = {k: tf.zeros([1] + [d or 1 for d in s.shape.as_list()[1:]], s.dtype) for k, s in spec.items()}
+    model(dummy, training=False)
+
+
+def write_lines_atomic(path: str, lines: Sequence[str]) -> None:
+    """Writes ``lines`` to ``path`` through a temporary file renamed into place."""
+    path = os.path.abspath(os.path.expanduser(path))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+    os.replace(tmp, path)
+
+
+def metrics_of_decodes(hypotheses: Sequence[str], references: Sequence[str], tokenize: str = "13a") -> Dict[str, float]:
+    from t2x import bleu
+
+    return {"bleu": bleu.corpus_bleu(hypotheses, references, tokenize=tokenize).score}
