@@ -170,7 +170,9 @@ def beam_search(symbols_to_logits_fn: Callable, batch_size, beam_size: int, deco
         alive_candidates = topk_log_probs + tf.where(tf.equal(topk_tokens, eos_id), -INF, 0.0)
         _, alive_idx = tf.math.top_k(alive_candidates, k=k)
         new_alive_seq = tf.gather(topk_seq, alive_idx, batch_dims=1)
-        new_alive_log_probs = tf.gather(topk_log_probs, alive_idx, batch_dims=1)
+        # Masked values: when every candidate ended in EOS the alive slots hold dead
+        # sequences at -INF, which can then never become (or outscore) a finished one.
+        new_alive_log_probs = tf.gather(alive_candidates, alive_idx, batch_dims=1)
         cache = _gather_beams(cache, tf.gather(topk_beams, alive_idx, batch_dims=1), batch_size, k)
 
         # Finished: the k best among the finished so far and the extensions ending in EOS.

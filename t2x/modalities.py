@@ -119,7 +119,11 @@ class SymbolModality(Modality):
         if not self.built:
             self.build()
         w = tf.cast(self.softmax_weights, body_output.dtype)
-        return tf.einsum("...d,vd->...v", body_output, w)
+        # A 2-D matmul, not einsum("...d,vd->...v"): oneDNN's einsum gradient materialised a
+        # [vocab, depth, B, L] tensor (11.8 GiB for an 8k vocabulary at batch 90x17).
+        shape = tf.shape(body_output)
+        logits = tf.matmul(tf.reshape(body_output, [-1, shape[-1]]), w, transpose_b=True)
+        return tf.reshape(logits, tf.concat([shape[:-1], [self.vocab_size]], 0))
 
     def targets_weights(self, targets):
         return tf.cast(tf.not_equal(targets, 0), tf.float32)

@@ -32,6 +32,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 import gin
+import numpy as np
 import keras
 import tensorflow as tf
 from absl import logging
@@ -387,6 +388,10 @@ class Trainer:
                 break
         loss = totals["loss_num"] / max(totals["loss_den"], 1.0)
         metrics = {"loss": loss, "neg_log_perplexity": -loss}
+        modality = self.model.problem_hparams.modality
+        if modality.get("targets") == "symbol" and "inputs" not in modality:
+            # A language model: per-token perplexity (EOS counted as a token, teacher-forced).
+            metrics["perplexity"] = float(np.exp(min(loss, 50.0)))
         if "correct" in totals:
             metrics["accuracy"] = totals["correct"] / max(totals["weights"], 1.0)
             metrics["accuracy_top5"] = totals["correct_top5"] / max(totals["weights"], 1.0)

@@ -2,6 +2,7 @@
 hparams set; tiny IDX data; no network."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -115,3 +116,26 @@ def test_sequence_models_train_on_tiny_algo_through_the_binary(tmp_path, model, 
     assert "done at step 6" in result.stdout and "accuracy_per_sequence" in result.stdout
     assert "target tokens/s" in result.stderr  # batch_size is a token budget here
     assert os.path.exists(tmp_path / "out" / "ckpt-6.index")
+
+
+def test_lstm_language_model_reports_perplexity(tmp_path):
+    words = "the cat sat on the mat . a dog ran in the park . the dog sat on a cat .".split()
+    rng = __import__("random").Random(0)
+    for name, n in (("train.txt", 200), ("dev.txt", 20)):
+        (tmp_path / name).write_text("\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9)))
+                                               for _ in range(n)) + "\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "t2x.scripts.t2x_trainer", "--generate_data", "--problem=languagemodel_from_files",
+         "--model=lstm_lm", "--hparams_set=lstm_tiny", f"--data_dir={tmp_path / 'data'}",
+         f"--output_dir={tmp_path / 'out'}", "--train_steps=20", "--log_every=10", "--eval_steps=0",
+         f"--gin_param=LanguagemodelFromFiles.train='{tmp_path / 'train.txt'}'",
+         f"--gin_param=LanguagemodelFromFiles.dev='{tmp_path / 'dev.txt'}'",
+         "--gin_param=LanguagemodelFromFiles.vocab_type='token'",
+         "--hparams=batch_size=128,learning_rate_schedule=constant,learning_rate_constant=0.01"],
+        capture_output=True, text=True, env=env, timeout=240, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = dict(item.split(" ") for item in result.stdout.split("done at step 20: ")[1].strip().split(", "))
+    loss, perplexity = float(metrics["loss"]), float(metrics["perplexity"])
+    assert perplexity == pytest.approx(math.exp(loss), rel=1e-3)
+    assert perplexity < 14  # a vocabulary of 14 words + EOS: learnt more than a uniform guess

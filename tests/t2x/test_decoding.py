@@ -145,3 +145,15 @@ def test_beam_of_one_equals_greedy(trained_transformer):
     assert beam2["outputs"].shape == (32, 2, length)
     # The best of two beams is at least as likely as the greedy sequence.
     assert np.all(beam2["scores"].numpy()[:, 0] >= greedy["scores"].numpy() - 1e-4)
+
+
+def test_each_row_stops_at_its_own_length_limit():
+    def never_eos(ids, i, cache):
+        return tf.one_hot(tf.fill([tf.shape(ids)[0]], 3), 5) * 10.0, cache
+
+    fn = decoding.force_eos_after(never_eos, tf.constant([1, 3, 6]))
+    ids, _ = decoding.sample_decode(fn, 3, 7)
+    assert ids.numpy().tolist() == [[3, 1, 0, 0, 0, 0, 0], [3, 3, 3, 1, 0, 0, 0], [3, 3, 3, 3, 3, 3, 1]]
+    per_beam = decoding.force_eos_after(never_eos, decoding.expand_to_beams(tf.constant([1, 3, 6]), 2))
+    beams, _ = decoding.beam_search(per_beam, 3, 2, 7, 5, alpha=0.6, cache={})
+    assert beams.numpy()[:, 0].tolist() == ids.numpy().tolist()

@@ -109,6 +109,36 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(data, tmp_path):
     assert again.train() == {} and int(again.step.numpy()) == 6
 
 
+@registry.register_model("trainer_test_listed_bn_net")
+class TrainerTestListedBnNet(T2XModel):
+    """Layers (with batch-norm statistics) kept in a list: Keras 3 hides them from
+    tf.train.Checkpoint, so saving the model object alone loses their non-trainable weights."""
+
+    def build_body(self):
+        self.flatten = keras.layers.Flatten()
+        self.blocks = [keras.layers.Dense(self.hparams.hidden_size, activation="relu"),
+                       keras.layers.BatchNormalization(momentum=0.5)]
+
+    def body(self, features):
+        x = self.flatten(features["inputs"])
+        for layer in self.blocks:
+            x = layer(x, training=self._training)
+        return x
+
+
+def test_a_checkpoint_restores_every_weight_of_layers_kept_in_lists(data, tmp_path):
+    problem, data_dir = data
+    trained = make(problem, data_dir, tmp_path / "run", model_name="trainer_test_listed_bn_net")
+    trained.train()
+    moving = [v for v in trained.model.weights if "moving_mean" in v.path]
+    assert moving and not np.allclose(moving[0].numpy(), 0.0)  # statistics were learnt
+    restored = make(problem, data_dir, tmp_path / "run", model_name="trainer_test_listed_bn_net")
+    assert restored.restore() == 6
+    assert len(weights(restored)) == len(weights(trained)) == 6
+    for a, b in zip(weights(trained), weights(restored)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_changed_config_on_resume_is_refused_with_a_diff(data, tmp_path):
     problem, data_dir = data
     make(problem, data_dir, tmp_path / "run", train_steps=2).train()

@@ -1,0 +1,113 @@
+"""Decoding speed, side by side: cached (fast) vs slow greedy decoding at several output
+lengths, and beam search vs greedy.
+
+    python benchmarks/decode_speed.py [--hparams_set=transformer_small] [--vocab=8192]
+        [--batch=32] [--input_length=20] [--lengths=32,64,128] [--beam=4] [--rounds=3]
+
+A ``transformer`` of the given set (random weights: speed does not depend on them) on a
+problem with ``--vocab`` symbols; EOS is masked out of the logits so every sequence runs
+to exactly the asked length. Each variant is a compiled ``tf.function`` (traced and run
+once before timing); the variants alternate within each round so that the noise of a
+shared machine falls on all of them. Reported: output tokens/s of each variant (median of
+rounds) and the per-round ratios fast/slow at each length and beam/greedy (fast path; a
+beam step decodes ``beam`` hypotheses, its tokens/s counts the best beam's tokens, i.e.
+sentences x length, as a user sees it). Ends with one JSON line.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hparams_set", default="transformer_small")
+    parser.add_argument("--vocab", type=int, default=8192)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--input_length", type=int, default=20)
+    parser.add_argument("--lengths", default="32,64,128")
+    parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from t2x import decoding, registry
+    from t2x.hparam import HParams
+    from t2x.model import model_for
+
+    keras.utils.set_random_seed(0)
+    hp = registry.hparams(args.hparams_set)()
+    problem_hparams = HParams(modality={"inputs": "symbol", "targets": "symbol"},
+                              vocab_size={"inputs": args.vocab, "targets": args.vocab},
+                              loss_multiplier=1.0, target_space_id=1)
+    model = model_for("transformer", hp, problem_hparams)
+    rng = np.random.RandomState(0)
+    inputs = tf.constant(rng.randint(2, args.vocab, size=(args.batch, args.input_length)), tf.int64)
+    model({"inputs": inputs, "targets": inputs}, training=False)
+
+    def no_eos(fn):
+        def wrapped(ids, i, cache):
+            logits, cache = fn(ids, i, cache)
+            return logits + tf.one_hot(decoding.EOS_ID, args.vocab, on_value=-decoding.INF), cache
+        return wrapped
+
+    def make(kind, length):
+        @tf.function
+        def run(x):
+            batch = tf.shape(x)[0]
+            beams = args.beam if kind == "beam" else 1
+            if kind == "slow":
+                fn, cache = model.slow_decode_fn({"inputs": x}, 1)
+            else:
+                fn, cache = model.fast_decode_fn({"inputs": x}, batch, length, beams)
+            if kind == "beam":
+                ids, _ = decoding.beam_search(no_eos(fn), batch, beams, length, args.vocab, 0.6, cache)
+                return ids[:, 0]
+            ids, _ = decoding.sample_decode(no_eos(fn), batch, length, cache)
+            return ids
+        return run
+
+    lengths = [int(x) for x in args.lengths.split(",")]
+    variants = [(kind, length) for length in lengths for kind in ("fast", "slow")]
+    variants += [("beam", length) for length in lengths]
+    fns = {v: make(*v) for v in variants}
+    for v, fn in fns.items():  # trace + warm up
+        out = fn(inputs).numpy()
+        assert out.shape == (args.batch, v[1]) and (out != 0).all(), (v, out.shape)
+    rates = {v: [] for v in variants}
+    for r in range(args.rounds):
+        for v, fn in fns.items():
+            start = time.perf_counter()
+            fn(inputs).numpy()
+            rates[v].append(args.batch * v[1] / (time.perf_counter() - start))
+        print(f"round {r + 1}/{args.rounds} done", flush=True)
+
+    def ratio(a, b):
+        per_round = [x / y for x, y in zip(rates[a], rates[b])]
+        return statistics.median(per_round), min(per_round), max(per_round)
+
+    result = {"hparams_set": args.hparams_set, "vocab": args.vocab, "batch": args.batch,
+              "input_length": args.input_length, "beam": args.beam, "rounds": args.rounds,
+              "tokens_per_s": {f"{k}@{n}": round(statistics.median(v), 1) for (k, n), v in rates.items()},
+              "fast_over_slow": {}, "beam_over_greedy": {}}
+    print(f"\n{'length':>6} {'fast tok/s':>11} {'slow tok/s':>11} {'fast/slow':>18} "
+          f"{'beam' + str(args.beam) + ' tok/s':>12} {'beam/greedy':>18}")
+    for n in lengths:
+        fs, bg = ratio(("fast", n), ("slow", n)), ratio(("beam", n), ("fast", n))
+        result["fast_over_slow"][n] = [round(x, 3) for x in fs]
+        result["beam_over_greedy"][n] = [round(x, 3) for x in bg]
+        print(f"{n:>6} {statistics.median(rates[('fast', n)]):>11.0f} {statistics.median(rates[('slow', n)]):>11.0f} "
+              f"{fs[0]:>7.2f} ({fs[1]:.2f}..{fs[2]:.2f}) {statistics.median(rates[('beam', n)]):>12.0f} "
+              f"{bg[0]:>7.3f} ({bg[1]:.3f}..{bg[2]:.3f})")
+    print("JSON " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
