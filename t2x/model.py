@@ -22,7 +22,9 @@ A subclass writes only ``body``::
 ``loss_fn(logits, features)`` is T2T's ``loss`` (Keras 3 reserves ``Model.loss``): the
 targets' modality loss, label-smoothed in training, as ``(numerator, denominator)`` so that
 distributed replicas add up exactly. ``infer(features)`` predicts: for a classification
-problem ``{"outputs": class ids [B, 1], "probabilities": [B, 1, vocab]}``.
+problem ``{"outputs": class ids [B, 1], "probabilities": [B, 1, vocab]}``; for symbol
+targets it decodes token by token (greedy, sampling, beam search: ``t2x.decoding``),
+through a model's cached ``fast_decode_fn`` when it has one.
 
 Outside training every hparam whose name ends in ``dropout`` and ``label_smoothing`` read
 0: ``self.hparams`` is the training set inside ``call(training=True)`` and the eval set
