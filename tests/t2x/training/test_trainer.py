@@ -134,7 +134,7 @@ def test_a_checkpoint_restores_every_weight_of_layers_kept_in_lists(data, tmp_pa
     assert moving and not np.allclose(moving[0].numpy(), 0.0)  # statistics were learnt
     restored = make(problem, data_dir, tmp_path / "run", model_name="trainer_test_listed_bn_net")
     assert restored.restore() == 6
-    assert len(weights(restored)) == len(weights(trained)) == 6
+    assert len(weights(restored)) == len(weights(trained)) == 8  # dense 2, batch norm 4, class-label top 2
     for a, b in zip(weights(trained), weights(restored)):
         np.testing.assert_array_equal(a, b)
 
