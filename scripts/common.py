@@ -33,6 +33,10 @@ def define_data_flags():
     flags.DEFINE_string("tmp_dir", None, "Where raw downloads are kept and looked for "
                         "(default <data_dir>/tmp).")
     flags.DEFINE_integer("random_seed", 429459, "Seed of data generation (and of training).")
+    define_registry_flags()
+
+
+def define_registry_flags():
     flags.DEFINE_string("t2x_usr_dir", None, "A directory of your own registered problems, "
                         "models and hparams sets, imported before anything is looked up.")
     flags.DEFINE_boolean("registry_help", False, "Print every registered name and exit.")

@@ -19,8 +19,7 @@ flags.DEFINE_string("output_dir", None, "The t2x-trainer output directory whose 
 flags.DEFINE_integer("num_last_checkpoints", 5, "How many of the latest checkpoints.")
 flags.DEFINE_string("avg_dir", None, "Where the averaged checkpoint goes (default <output_dir>/avg).")
 flags.DEFINE_string("data_dir", None, "Where the vocabulary is (default: the run's data_dir).")
-flags.DEFINE_string("t2x_usr_dir", None, "A directory of your own registered problems, models and sets.")
-flags.DEFINE_boolean("registry_help", False, "Print every registered name and exit.")
+common.define_registry_flags()
 
 
 def main(argv):

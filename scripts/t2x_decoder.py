@@ -30,8 +30,7 @@ flags.DEFINE_string("decode_split", "dev", "Without --decode_from_file: the spli
 flags.DEFINE_boolean("decode_interactive", False, "Decode sentences typed on stdin.")
 flags.DEFINE_enum("bleu_tokenize", "13a", ["13a", "intl", "none", "char", "zh"],
                   "sacreBLEU tokenizer for --decode_split scoring.")
-flags.DEFINE_string("t2x_usr_dir", None, "A directory of your own registered problems, models and sets.")
-flags.DEFINE_boolean("registry_help", False, "Print every registered name and exit.")
+common.define_registry_flags()
 
 
 def main(argv):

@@ -16,7 +16,7 @@ would round differently). Outputs come back in the input order.
 import json
 import os
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 from absl import logging
@@ -185,8 +185,3 @@ def write_lines_atomic(path: str, lines: Sequence[str]) -> None:
         f.writelines(line + "\n" for line in lines)
     os.replace(tmp, path)
 
-
-def metrics_of_decodes(hypotheses: Sequence[str], references: Sequence[str], tokenize: str = "13a") -> Dict[str, float]:
-    from t2x import bleu
-
-    return {"bleu": bleu.corpus_bleu(hypotheses, references, tokenize=tokenize).score}

@@ -1,4 +1,4 @@
-"""Helpers shared by the image-model tests: random MNIST-shaped batches and a tiny overfit loop."""
+"""Helpers shared by the model tests: random MNIST-shaped batches and a tiny training loop."""
 
 import keras
 import numpy as np
@@ -10,11 +10,10 @@ def mnist_features(batch, seed=0):
             "targets": tf.constant(rng.randint(0, 10, size=(batch, 1)), tf.int64)}
 
 
-def overfit_losses(model, steps, seed=0):
-    """Adam 1e-3 on 16 random images with random labels; the training loss per step."""
-    features = mnist_features(16, seed)
+def train_losses(model, features, steps, learning_rate=1e-3):
+    """Adam on one fixed batch, compiled; the training loss per step."""
     model(features, training=True)  # creates the variables outside the tf.function
-    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer = keras.optimizers.Adam(learning_rate)
 
     @tf.function
     def train_step():
@@ -26,3 +25,8 @@ def overfit_losses(model, steps, seed=0):
         return loss
 
     return [float(train_step()) for _ in range(steps)]
+
+
+def overfit_losses(model, steps, seed=0):
+    """Adam 1e-3 on 16 random images with random labels; the training loss per step."""
+    return train_losses(model, mnist_features(16, seed), steps)

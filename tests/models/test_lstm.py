@@ -1,6 +1,5 @@
 """LSTM models: shapes, teacher forcing causality, padding invariance, and learning."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,6 +7,7 @@ import tensorflow as tf
 from t2x import registry
 from t2x.hparam import HParams
 from t2x.model import model_for
+from model_test_utils import train_losses
 
 
 def seq2seq_hparams(vocab=6):
@@ -56,19 +56,7 @@ def test_attention_model_learns_reversal():
         targets[i, :len(seq) + 1] = list(seq[::-1]) + [1]
     features = {"inputs": tf.constant(inputs), "targets": tf.constant(targets)}
     model = build("lstm_seq2seq_attention", seq2seq_hparams(4), label_smoothing=0.0)
-    model(features, training=True)
-    optimizer = keras.optimizers.Adam(1e-2)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            num, den = model.loss_fn(model(features, training=True), features)
-            loss = num / den
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    losses = [float(step()) for _ in range(200)]
+    losses = train_losses(model, features, 200, learning_rate=1e-2)
     pred = np.argmax(model(features, training=False).numpy(), -1)
     mask = targets != 0
     accuracy = (pred[mask] == targets[mask]).mean()

@@ -12,6 +12,7 @@ import tensorflow as tf
 from t2x import registry
 from t2x.hparam import HParams
 from t2x.model import model_for
+from model_test_utils import train_losses
 from t2x.models.transformer import (Transformer, embedding_to_padding, get_timing_signal_1d,
                                     shift_right_3d)
 
@@ -229,19 +230,7 @@ def test_learns_to_reverse():
     model = test_model(php, hidden_size=32, filter_size=64, layer_prepostprocess_dropout=0.0,
                        attention_dropout=0.0, relu_dropout=0.0)
     features = reverse_data()
-    model(features, training=True)
-    optimizer = keras.optimizers.Adam(1e-3)
-
-    @tf.function
-    def train_step():
-        with tf.GradientTape() as tape:
-            num, den = model.loss_fn(model(features, training=True), features)
-            loss = num / den
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    losses = [float(train_step()) for _ in range(250)]
+    losses = train_losses(model, features, 250)
     predictions = tf.argmax(model(features, training=False), -1).numpy()
     targets = features["targets"].numpy()
     mask = targets != 0
