@@ -31,6 +31,8 @@ setuptools.setup(
         "keras>=3.10",
         "numpy>=1.26",
         "sacrebleu>=2.4",  # the one BLEU scorer (t2x-bleu, eval/bleu)
+        "rouge-score>=0.1.2",  # eval rouge_1/rouge_2/rouge_L
+        "rapidfuzz>=3",  # eval edit_distance/wer (Levenshtein)
         "tensorboard>=2.16",
         "tensorflow-datasets>=4.9",
         # TFDS imports it in download_and_prepare but does not declare it.

@@ -107,7 +107,7 @@ def timed_generate(problem, data_dir, tmp_dir, num_processes):
 def read_eval_pass(problem, data_dir, batch_size):
     """One full deterministic pass over dev -> (examples, seconds). Iterator creation and
     pipeline start-up are inside the timing (they are part of every eval pass)."""
-    from t2x.problem import Mode
+    from t2x.data.problem import Mode
     ds = problem.dataset(Mode.EVAL, data_dir, batch_size=batch_size, deterministic=True)
     n = 0
     start = time.perf_counter()
@@ -118,7 +118,7 @@ def read_eval_pass(problem, data_dir, batch_size):
 
 def read_train(problem, data_dir, batch_size, warmup, batches, deterministic):
     """``warmup`` untimed batches (fills the shuffle buffer), then ``batches`` timed."""
-    from t2x.problem import Mode
+    from t2x.data.problem import Mode
     ds = problem.dataset(Mode.TRAIN, data_dir, batch_size=batch_size, seed=SEED,
                          deterministic=deterministic)
     it = iter(ds)

@@ -52,7 +52,7 @@ def main():
 
     from t2x import registry
     from t2x.hparam import create_hparams
-    from t2x.problem import Mode
+    from t2x.data.problem import Mode
     from t2x.training import optimizers
     from t2x.training.learning_rate import T2XLearningRate
     from t2x.training.trainer import Trainer

@@ -2,7 +2,9 @@
 
 Values that T2T tied to its Estimator-era machinery (daisy-chain variables, ``use_tpu``,
 ``symbol_modality_num_shards``...) are left out; the rest keep T2T's defaults so that a set
-written for T2T reads the same here.
+written for T2T reads the same here. Every key is implemented, except the few in
+``t2x.hparam.UNIMPLEMENTED_HPARAMS`` (precision, weight and gradient noise, T2T's basic conv
+kernel), kept at their "off" value: moving one off it is an error that names it.
 """
 
 from t2x import registry
@@ -15,8 +17,8 @@ def basic_params1():
     return HParams(
         # Batching: tokens per batch for variable-length problems, examples otherwise.
         batch_size=4096,
-        batch_shuffle_size=512,
-        use_fixed_batch_size=False,
+        batch_shuffle_size=0,  # > 0: shuffle training batches in a buffer of this many (T2T: 512)
+        use_fixed_batch_size=False,  # variable-length problems: batch_size sequences, not tokens
         max_length=0,  # 0: no limit on sequence length in training
         min_length_bucket=8,
         length_bucket_step=1.1,
@@ -78,8 +80,8 @@ def basic_params1():
         # its modality variables were named by vocabulary size).
         shared_embedding=True,
         shared_embedding_and_softmax_weights=False,
-        sampling_method="argmax",
-        sampling_temp=1.0,
+        sampling_method="argmax",  # T2XModel.infer's default: "argmax" or "random"
+        sampling_temp=1.0,  # T2XModel.infer's default sampling temperature
         modality={},  # per-feature modality overrides, e.g. {"targets": "real"}
         # Precision.
         activation_dtype="float32",

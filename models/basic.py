@@ -48,7 +48,7 @@ def initializer_from_hparams(hparams):
     return keras.initializers.serialize(initializer)
 
 
-@registry.register_model
+@registry.register_model(default_hparams_set="basic_fc_small")
 class BasicFcRelu(T2XModel):
     """Fully connected + ReLU (T2T's ``BasicFcRelu``).
 

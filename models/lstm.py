@@ -71,7 +71,7 @@ class EncoderDecoderAttention(keras.layers.Layer):
         return tf.matmul(weights, memory)
 
 
-@registry.register_model
+@registry.register_model(default_hparams_set="lstm_seq2seq")
 class LSTMSeq2seq(T2XModel):
     """Encoder-decoder LSTM, decoder started from the encoder's final states. See the module
     docstring."""
@@ -142,14 +142,14 @@ class LSTMSeq2seq(T2XModel):
         return self._drop(x)
 
 
-@registry.register_model
+@registry.register_model(default_hparams_set="lstm_attention")
 class LSTMSeq2seqAttention(LSTMSeq2seq):
     """``lstm_seq2seq`` with attention over the encoder outputs (module docstring)."""
 
     use_attention = True
 
 
-@registry.register_model
+@registry.register_model(default_hparams_set="lstm_lm_ptb")
 class LSTMLm(LSTMSeq2seq):
     """A decoder-only LSTM language model: ``targets`` only (``Text2SelfProblem``)."""
 

@@ -113,7 +113,7 @@ class BottleneckBlock(keras.layers.Layer):
         return tf.nn.relu(x + shortcut)
 
 
-@registry.register_model
+@registry.register_model(default_hparams_set="resnet_50")
 class Resnet(T2XModel):
     """Residual network (T2T's ``Resnet``); see the module docstring.
 

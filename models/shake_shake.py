@@ -167,7 +167,7 @@ class ShakeShakeBlock(keras.layers.Layer):
         return res + tf.add_n(branches)
 
 
-@registry.register_model
+@registry.register_model(default_hparams_set="shake_shake_quick")
 class ShakeShake(T2XModel):
     """Shake-Shake for small images (T2T's ``ShakeShake``; "Shake-Shake-Image" of the paper).
 

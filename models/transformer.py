@@ -226,7 +226,7 @@ class Sublayer(keras.layers.Layer):
 
 # ------------------------------------------------------------------------- model --
 
-@registry.register_model
+@registry.register_model(default_hparams_set="transformer_base")
 class Transformer(T2XModel):
     """Encoder-decoder Transformer; decoder-only when the problem has no ``inputs``.
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from t2x import registry
 from t2x.data.text_encoder import EOS_ID, NUM_RESERVED_TOKENS, TextEncoder
-from t2x.problem import DatasetSplit, ModalityType, Problem, SplitSpec
+from t2x.data.problem import DEFAULT_RANDOM_SEED, DatasetSplit, ModalityType, Problem, SplitSpec
 
 
 class AlgorithmicProblem(Problem):
@@ -43,14 +43,15 @@ class AlgorithmicProblem(Problem):
     def dataset_splits(self):
         return [SplitSpec(DatasetSplit.TRAIN, self.num_shards), SplitSpec(DatasetSplit.EVAL, 1)]
 
-    def generate_samples(self, data_dir, tmp_dir, dataset_split):
-        """Host: ``{"inputs": [symbols], "targets": [symbols]}`` of one split, seeded."""
+    def generate_samples(self, data_dir, tmp_dir, dataset_split, seed=DEFAULT_RANDOM_SEED):
+        """Host: ``{"inputs": [symbols], "targets": [symbols]}`` of one split, drawn from a
+        generator seeded by the problem, the split and ``seed``."""
         del data_dir, tmp_dir
         train = dataset_split == DatasetSplit.TRAIN
-        seed = zlib.crc32(f"{self.name}:{dataset_split}:{self.generation_seed}".encode())
+        split_seed = zlib.crc32(f"{self.name}:{dataset_split}:{seed}".encode())
         yield from self.generator(self.num_symbols, self.train_length if train else self.dev_length,
                                   self.train_size if train else self.dev_size,
-                                  np.random.RandomState(seed))
+                                  np.random.RandomState(split_seed))
 
     def encode_sample(self, sample, encoders):
         return {k: [int(i) + NUM_RESERVED_TOKENS for i in v] + [EOS_ID] for k, v in sample.items()}

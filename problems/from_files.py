@@ -23,7 +23,7 @@ import gin
 
 from t2x import registry
 from t2x.data.text_problems import Text2ClassProblem, Text2SelfProblem, Text2TextProblem
-from t2x.problem import DataMissingError, DatasetSplit, ProblemConfigError, SplitSpec
+from t2x.data.problem import DataMissingError, DatasetSplit, ProblemConfigError, SplitSpec
 
 
 def read_lines(path: str):

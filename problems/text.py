@@ -13,7 +13,7 @@ import tarfile
 from t2x import registry
 from t2x.data import download
 from t2x.data.text_problems import Text2ClassProblem, Text2SelfProblem, Text2TextProblem
-from t2x.problem import DatasetSplit, SplitSpec
+from t2x.data.problem import DatasetSplit, SplitSpec
 
 MULTI30K_MIRRORS = ("https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/",
                     "https://github.com/multi30k/dataset/raw/master/data/task1/raw/")

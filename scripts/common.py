@@ -1,8 +1,9 @@
 """Flags and error handling shared by the t2x binaries.
 
-Every binary: unknown flags are errors (absl's default, kept); a known bad input (an
-unknown registry name, a missing file, a failed download, a bad hparam) ends with one
-line on stderr that names the fix, and exit status 1.
+Every binary: unknown flags are errors (absl's default, kept); a bad input (any
+``t2x.errors.T2XError``: an unknown registry name, a missing file, a failed download, a bad
+hparam, a refused config) ends with one line on stderr that names the fix, and exit status
+1. Any other exception is a bug and keeps its traceback.
 """
 
 import os
@@ -13,23 +14,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's INFO lines bury ours;
 from absl import flags, logging
 
 from t2x import catalogue, registry
-from t2x.data.download import DownloadError
-from t2x.hparam import HParamsError
-from t2x.problem import DataMissingError, ProblemConfigError
+from t2x.errors import T2XError
 
 FLAGS = flags.FLAGS
-
-DEFAULT_DATA_DIR = "~/t2x_data"
-
-# Errors whose message is the whole story: printed as one line, no traceback.
-USER_ERRORS = (registry.RegistryError, DownloadError, DataMissingError,
-               catalogue.UsrDirError, HParamsError, ProblemConfigError)
-
 
 def define_data_flags():
     flags.DEFINE_string("problem", None, "Registered problem name (e.g. image_mnist); "
                         "'_rev' and '_copy' suffixes as in T2T.")
-    flags.DEFINE_string("data_dir", None, f"Where the TFRecord shards are (default {DEFAULT_DATA_DIR}).")
+    flags.DEFINE_string("data_dir", None, "Where the TFRecord shards are (default ~/t2x_data).")
     flags.DEFINE_string("tmp_dir", None, "Where raw downloads are kept and looked for "
                         "(default <data_dir>/tmp).")
     flags.DEFINE_integer("random_seed", 429459, "Seed of data generation (and of training).")
@@ -58,12 +50,9 @@ def parse_gin(binary: str) -> None:
         fail(binary, f"--gin_file/--gin_param: {str(e).splitlines()[0]}")
 
 
-def resolve_dir(flag_name: str, value, default: str, binary: str) -> str:
-    """The flag's value, or its default announced on stderr; absolute and user-expanded."""
-    path = os.path.abspath(os.path.expanduser(value or default))
-    if not value:
-        print(f"{binary}: --{flag_name} not given, using {path}", file=sys.stderr)
-    return path
+def announcer(binary: str):
+    """A function printing ``<binary>: <message>`` on stderr (what the libraries announce)."""
+    return lambda message: print(f"{binary}: {message}", file=sys.stderr, flush=True)
 
 
 def load_registries() -> None:
@@ -91,12 +80,12 @@ def fail(binary: str, message: str, code: int = 1):
 
 
 def guarded(binary: str, main):
-    """Wraps an absl main so that USER_ERRORS end as one line and a non-zero exit."""
+    """Wraps an absl main so that a T2XError ends as one line and exit status 1."""
 
     def wrapped(argv):
         try:
             return main(argv)
-        except USER_ERRORS as e:
+        except T2XError as e:
             logging.debug("user error", exc_info=True)
             fail(binary, str(e))
         except KeyboardInterrupt:

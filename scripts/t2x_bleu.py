@@ -38,10 +38,7 @@ def main(argv):
     from t2x import bleu
 
     hypotheses, references = _read("translation"), _read("reference")
-    try:
-        headline = bleu.corpus_bleu(hypotheses, references, tokenize=FLAGS.tokenize)
-    except ValueError as e:
-        common.fail(BINARY, str(e))
+    headline = bleu.corpus_bleu(hypotheses, references, tokenize=FLAGS.tokenize)
     cased = bleu.corpus_bleu(hypotheses, references, tokenize="intl")
     uncased = bleu.corpus_bleu(hypotheses, references, tokenize="intl", lowercase=True)
     print(f"{headline.format()}")
@@ -52,7 +49,7 @@ def main(argv):
 
 
 def run_main():
-    app.run(main)
+    app.run(common.guarded(BINARY, main))
 
 
 if __name__ == "__main__":

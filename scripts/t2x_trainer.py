@@ -1,11 +1,11 @@
 """t2x-trainer: generate data, train and evaluate, in one command (T2T's flags).
 
-    t2x-trainer --generate_data --problem=image_mnist --model=shake_shake \\
-        --hparams_set=shake_shake_quick --train_steps=1000 --eval_steps=100
+    t2x-trainer --problem=image_mnist --model=shake_shake
 
-Re-running the same command resumes from the latest checkpoint in --output_dir; a
-finished run only evaluates; a changed configuration is refused unless
---allow_config_change.
+trains the model's default hparams set (shake_shake_quick), generating the shards first
+when they are missing. Re-running the same command resumes from the latest checkpoint in
+--output_dir; a finished run only evaluates; a changed configuration is refused unless
+--allow_config_change. The library call is ``t2x.training.trainer.run_training``.
 """
 
 import os
@@ -13,21 +13,20 @@ import sys
 
 from absl import app, flags, logging
 
-from t2x import registry
-from t2x.data.download import default_tmp_dir
 from t2x.scripts import common
 
 FLAGS = flags.FLAGS
 BINARY = "t2x-trainer"
-DEFAULT_OUTPUT_DIR = "~/t2x_train"
 
 common.define_data_flags()
 flags.DEFINE_string("model", None, "Registered model name (e.g. shake_shake).")
-flags.DEFINE_string("hparams_set", None, "Registered hparams set (e.g. shake_shake_quick).")
+flags.DEFINE_string("hparams_set", None, "Registered hparams set (e.g. shake_shake_quick); "
+                    "default: the model's default set (--registry_help shows it).")
 flags.DEFINE_string("hparams", "", "Overrides, e.g. 'learning_rate=0.1,batch_size=64'.")
 flags.DEFINE_string("output_dir", None, "Checkpoints, summaries and configs "
-                    f"(default {DEFAULT_OUTPUT_DIR}/<problem>/<model>-<hparams_set>).")
-flags.DEFINE_boolean("generate_data", False, "Generate the problem's data first (skipped when complete).")
+                    "(default ~/t2x_train/<problem>/<model>-<hparams_set>).")
+flags.DEFINE_boolean("generate_data", False, "Generate the problem's data first (skipped when "
+                     "complete). Shards the schedule reads are generated when missing anyway.")
 flags.DEFINE_integer("train_steps", 1000, "Total global steps to train to.")
 flags.DEFINE_integer("eval_steps", 100, "Dev batches per evaluation (0: the whole dev set).")
 flags.DEFINE_integer("eval_every", 1000, "Evaluate every N steps in train_and_evaluate.")
@@ -41,8 +40,9 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
 flags.DEFINE_boolean("allow_config_change", False, "Resume even if hparams or names changed.")
 common.define_gin_flags()
 flags.DEFINE_integer("num_processes", 1, "Data generation processes (with --generate_data).")
-flags.DEFINE_string("eval_decode_split", None, "After each evaluation, decode this split (dev, "
-                    "test) as t2x-decoder does and report sacreBLEU as eval/bleu.")
+flags.DEFINE_string("eval_decode_split", None, "The split decode-based metrics (those the problem's "
+                    "eval_metrics() names: bleu, rouge_*, edit_distance, wer) decode, as t2x-decoder "
+                    "does (default dev); given for a problem that names none, eval/bleu is reported.")
 flags.DEFINE_integer("eval_decode_examples", 0, "Decode only the first N examples (0: all).")
 flags.DEFINE_string("decode_hparams", "", "Decoding for --eval_decode_split, e.g. 'beam_size=4,alpha=0.6'.")
 flags.DEFINE_enum("bleu_tokenize", "13a", ["13a", "intl", "none", "char", "zh"],
@@ -58,38 +58,26 @@ TRAINER_FLAGS = ("train_steps", "eval_steps", "eval_every", "save_checkpoints_st
 def main(argv):
     if common.start(BINARY, argv):
         return 0
-    for name in ("problem", "model", "hparams_set"):
+    for name in ("problem", "model"):
         if not FLAGS[name].value:
             common.fail(BINARY, f"--{name} is required; --registry_help lists the names")
-    from t2x.hparam import create_hparams
-    from t2x.training.trainer import Trainer, TrainingError  # registers gin configurables
+    from t2x.training import trainer as trainer_lib  # registers the gin configurables
 
     common.parse_gin(BINARY)
-    problem = registry.problem(FLAGS.problem)
-    registry.model(FLAGS.model)  # fail early on a misspelt model
-    hparams = create_hparams(FLAGS.hparams_set, FLAGS.hparams)
-    data_dir = common.resolve_dir("data_dir", FLAGS.data_dir, common.DEFAULT_DATA_DIR, BINARY)
-    output_dir = common.resolve_dir(
-        "output_dir", FLAGS.output_dir,
-        os.path.join(DEFAULT_OUTPUT_DIR, FLAGS.problem, f"{FLAGS.model}-{FLAGS.hparams_set}"), BINARY)
-    if FLAGS.generate_data:
-        tmp_dir = common.resolve_dir("tmp_dir", FLAGS.tmp_dir, default_tmp_dir(data_dir), BINARY)
-        problem.generate_data(data_dir, tmp_dir, num_processes=FLAGS.num_processes,
-                              random_seed=FLAGS.random_seed)
     # Flags given on the command line win; the others leave their value to gin (then to
     # the Trainer's defaults, which equal the flags' defaults).
     options = {name: FLAGS[name].value for name in TRAINER_FLAGS if FLAGS[name].present}
-    try:
-        trainer = Trainer(problem=problem, model_name=FLAGS.model, hparams=hparams,
-                          hparams_set=FLAGS.hparams_set, data_dir=data_dir, output_dir=output_dir,
-                          flags_text=FLAGS.flags_into_string(), **options)
-        metrics = trainer.run(FLAGS.schedule)
-    except (TrainingError, ValueError) as e:
-        common.fail(BINARY, str(e))
+    trainer, metrics = trainer_lib.run_training(
+        problem=FLAGS.problem, model=FLAGS.model, hparams_set=FLAGS.hparams_set,
+        hparams=FLAGS.hparams, data_dir=FLAGS.data_dir, output_dir=FLAGS.output_dir,
+        tmp_dir=FLAGS.tmp_dir, generate_data=FLAGS.generate_data, schedule=FLAGS.schedule,
+        num_processes=FLAGS.num_processes, flags_text=FLAGS.flags_into_string(),
+        t2x_usr_dir=FLAGS.t2x_usr_dir and os.path.abspath(os.path.expanduser(FLAGS.t2x_usr_dir)),
+        announce=common.announcer(BINARY), **options)
     if metrics:
         print(f"{BINARY}: {FLAGS.schedule} done at step {int(trainer.step.numpy())}: " +
               ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())))
-    logging.info("TensorBoard: tensorboard --logdir %s --host 127.0.0.1", output_dir)
+    logging.info("TensorBoard: tensorboard --logdir %s --host 127.0.0.1", trainer.output_dir)
     return 0
 
 

@@ -12,6 +12,8 @@ text from real decoding:
 
 from typing import Sequence
 
+from t2x.errors import ConfigError, DataError
+
 TOKENIZERS = ("13a", "intl", "none", "char", "zh")
 
 
@@ -22,10 +24,10 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], *, tokeniz
     from sacrebleu.metrics import BLEU
 
     if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references: "
+        raise DataError(f"{len(hypotheses)} hypotheses but {len(references)} references: "
                          "the translation and reference files must have one line per sentence")
     if tokenize not in TOKENIZERS:
-        raise ValueError(f"tokenize={tokenize!r}; use one of {', '.join(TOKENIZERS)}")
+        raise ConfigError(f"tokenize={tokenize!r}; use one of {', '.join(TOKENIZERS)}")
     metric = BLEU(tokenize=tokenize, lowercase=lowercase)
     score = metric.corpus_score(list(hypotheses), [list(references)])
     score.signature = metric.get_signature().format()

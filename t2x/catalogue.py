@@ -11,6 +11,8 @@ import sys
 
 from absl import logging
 
+from t2x.errors import T2XError
+
 CATALOGUE_PACKAGES = ("t2x.problems", "t2x.models", "t2x.hparams")
 
 
@@ -20,7 +22,7 @@ def load() -> None:
         importlib.import_module(package)
 
 
-class UsrDirError(ImportError):
+class UsrDirError(T2XError, ImportError):
     """``--t2x_usr_dir`` does not name an importable directory."""
 
 

@@ -21,14 +21,15 @@ else that does not fit is an error naming the expected type. An hparam whose def
 """
 
 import copy
-import difflib
 import json
 from typing import Any, Dict, List, Optional
+
+from t2x.errors import ConfigError, closest_names
 
 _SCALARS = (bool, int, float, str)
 
 
-class HParamsError(ValueError):
+class HParamsError(ConfigError):
     """A bad hparam name, value or override string."""
 
 
@@ -196,7 +197,7 @@ class HParams:
         raise AttributeError(f"unknown hparam '{name}'{self._nearest(name)}")
 
     def _nearest(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._types), n=3, cutoff=0.5)
+        close = closest_names(name, self._types, cutoff=0.5)
         return f"; nearest valid keys: {', '.join(close)}" if close else ""
 
     def _check_known(self, name: str) -> None:
@@ -319,9 +320,33 @@ def create_hparams(hparams_set: str, overrides: str = "") -> HParams:
         raise HParamsError(f"hparams set '{hparams_set}' returned {type(hp).__name__}, "
                            "not HParams")
     try:
-        return hp.parse(overrides)
+        hp.parse(overrides)
+        check_implemented(hp)
     except HParamsError as e:
         raise HParamsError(f"{e} (in --hparams for set '{hparams_set}')") from None
+    return hp
+
+
+#: Keys of ``basic_params1`` kept so that sets written for T2T read the same, but not
+#: implemented by t2x: ``{key: (the value that means "off", why)}``. A model is not built
+#: with any other value (``check_implemented``), so nothing is accepted and then ignored.
+UNIMPLEMENTED_HPARAMS = {
+    "activation_dtype": ("float32", "mixed precision is not implemented yet"),
+    "weight_dtype": ("float32", "weights are float32; other weight dtypes are not implemented"),
+    "weight_noise": (0.0, "weight noise is not implemented"),
+    "grad_noise_scale": (0.0, "gradient noise is not implemented"),
+    "kernel_height": (3, "no t2x model reads it (T2T's basic conv kernel)"),
+    "kernel_width": (1, "no t2x model reads it (T2T's basic conv kernel)"),
+}
+
+
+def check_implemented(hparams) -> None:
+    """Refuses an hparams set whose T2T-compatibility-only keys (``UNIMPLEMENTED_HPARAMS``)
+    are moved off their "off" value: an HParamsError naming the key, its value and why."""
+    for key, (off, why) in UNIMPLEMENTED_HPARAMS.items():
+        value = hparams.get(key, off)
+        if value != off:
+            raise HParamsError(f"hparam {key}={value!r} is not supported: {why}; leave it at {off!r}")
 
 
 class RangedHParams:

@@ -33,7 +33,7 @@ from typing import Dict, Optional
 import keras
 import tensorflow as tf
 
-from t2x.problem import ModalityType
+from t2x.data.problem import ModalityType
 
 
 def smoothed_cross_entropy(logits, labels, vocab_size: int, label_smoothing: float):

@@ -31,15 +31,15 @@ Outside training every hparam whose name ends in ``dropout`` and ``label_smoothi
 otherwise, so a body reads its rates from ``self.hparams`` and gets the right ones.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import keras
 import tensorflow as tf
 
 from t2x import decoding
-from t2x.hparam import HParams
+from t2x.data.problem import Mode, ModalityType
+from t2x.hparam import HParams, check_implemented
 from t2x.modalities import Modality, create_modality
-from t2x.problem import ModalityType
 
 
 def eval_hparams(hparams: HParams) -> HParams:
@@ -102,6 +102,12 @@ class T2XModel(keras.Model):
         """Compiled step: transformed features -> body output. See the module docstring."""
         raise NotImplementedError(f"{type(self).__name__} must implement body(features)")
 
+    def eval_metrics(self) -> List[str]:
+        """Host: names of metrics (``t2x.metrics``) this model adds to its problem's
+        ``eval_metrics()``; register a new one with ``t2x.metrics.register_step_metric``.
+        Default: none."""
+        return []
+
     def top(self, body_output, features: Dict[str, Any]):
         """Compiled step: body output -> logits, through the targets' modality."""
         del features
@@ -125,13 +131,14 @@ class T2XModel(keras.Model):
 
     def infer(self, features: Dict[str, Any], *, decode_length: Optional[int] = None,
               extra_length: int = 50, beam_size: int = 1, top_beams: int = 1, alpha: float = 0.6,
-              sampling_method: str = "argmax", temperature: float = 1.0, top_k: int = 0,
+              sampling_method: Optional[str] = None, temperature: Optional[float] = None, top_k: int = 0,
               use_cache: bool = True, seed: Optional[int] = None) -> Dict[str, Any]:
         """Predictions in eval mode (T2T's ``infer``). Call it inside a ``tf.function``.
 
         Symbol (sequence) targets are decoded token by token (``t2x.decoding``): greedy
         (``beam_size=1``, ``sampling_method="argmax"``), sampled (``"random"``,
-        ``temperature``, ``top_k``) or beam search (``beam_size > 1``, GNMT length penalty
+        ``temperature``, ``top_k``; ``sampling_method`` and ``temperature`` default to the
+        hparams' ``sampling_method`` and ``sampling_temp``, T2T's) or beam search (``beam_size > 1``, GNMT length penalty
         ``alpha``), stopping at EOS, for at most ``decode_length`` tokens (default: the
         inputs' length + ``extra_length``, or ``extra_length`` without inputs; an example
         that reaches its own input length + ``extra_length`` gets EOS). With
@@ -150,6 +157,10 @@ class T2XModel(keras.Model):
             probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
             return {"outputs": tf.argmax(logits, axis=-1), "probabilities": probabilities,
                     "logits": logits}
+        if sampling_method is None:
+            sampling_method = self._train_hparams.get("sampling_method", "argmax")
+        if temperature is None:
+            temperature = self._train_hparams.get("sampling_temp", 1.0)
         if top_beams > beam_size:
             raise ValueError(f"top_beams={top_beams} cannot exceed beam_size={beam_size}")
         features = {k: v for k, v in features.items() if k != "targets"}
@@ -251,7 +262,33 @@ def _create_modalities(hparams: HParams, problem_hparams: HParams) -> Dict[str, 
 
 
 def model_for(model_name: str, hparams: HParams, problem_hparams: HParams) -> T2XModel:
-    """Builds the registered model ``model_name`` for a problem's hparams."""
+    """The registered model ``model_name`` for a problem's hparams, not yet built (its
+    variables come with the first call). Refuses hparams t2x does not implement."""
     from t2x import registry  # floor 1, imported late: registry loads the catalogue lazily
 
+    check_implemented(hparams)
     return registry.model(model_name)(hparams, problem_hparams)
+
+
+def build_variables(model: T2XModel, element_spec: Dict[str, tf.TensorSpec]) -> T2XModel:
+    """Creates the model's variables with one eval-mode call on a zero batch of one example
+    shaped like ``element_spec`` (unknown dimensions as 1)."""
+    dummy = {k: tf.zeros([1] + [d or 1 for d in s.shape.as_list()], s.dtype) for k, s in element_spec.items()}
+    model(dummy, training=False)
+    return model
+
+
+def create_model(problem, model_name: str, hparams: HParams, data_dir: Optional[str], *,
+                 element_spec: Optional[Dict[str, tf.TensorSpec]] = None) -> T2XModel:
+    """The one path from names to a built model (trainer, decoder, checkpoint averaging,
+    exporter; model tests use its first step, ``model_for``).
+
+    ``model_for`` with the problem hparams of ``data_dir`` (where the vocabularies are),
+    then ``build_variables`` on ``element_spec`` (one example's ``{feature: TensorSpec}``;
+    default ``problem.element_spec(Mode.TRAIN, hparams)``, the training pipeline's features,
+    for which no data file is opened). Call it inside a distribution strategy's scope to
+    place the variables there.
+    """
+    model = model_for(model_name, hparams, problem.get_hparams(hparams, data_dir=data_dir))
+    spec = element_spec if element_spec is not None else problem.element_spec(Mode.TRAIN, hparams)
+    return build_variables(model, spec)

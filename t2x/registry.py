@@ -25,10 +25,11 @@ imported lazily, by name, the first time a lookup or listing needs it, so that
 nothing from the catalogue itself.
 """
 
-import difflib
 import importlib
 import re
 from typing import Any, Callable, Dict, List, Optional
+
+from t2x.errors import T2XError, did_you_mean
 
 _FIRST_CAP = re.compile(r"(.)([A-Z][a-z0-9]+)")
 _ALL_CAP = re.compile(r"([a-z0-9])([A-Z])")
@@ -50,11 +51,8 @@ def _load_catalogue() -> None:
         importlib.import_module(CATALOGUE_MODULE).load()
 
 
-class RegistryError(KeyError):
+class RegistryError(T2XError, KeyError):
     """A registry miss or a duplicate; ``str()`` is the readable message."""
-
-    def __str__(self):
-        return self.args[0] if self.args else ""
 
 
 class Registry:
@@ -95,8 +93,7 @@ class Registry:
 
     def miss_message(self, name: str, shown_name: Optional[str] = None) -> str:
         shown = shown_name or name
-        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.6)
-        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        hint = did_you_mean(name, self._entries, suffix="? ")
         return (f"{self.kind} '{shown}' is not in the {self.plural} registry; {hint}"
                 f"`--registry_help` lists all {len(self._entries)} {self.plural}.")
 
@@ -119,7 +116,6 @@ hparams_sets = Registry("hparams set", "hparams sets")
 ranged_hparams_sets = Registry("ranged hparams set", "ranged hparams sets")
 
 register_problem = problems.register
-register_model = models.register
 register_hparams = hparams_sets.register
 register_ranged_hparams = ranged_hparams_sets.register
 
@@ -155,9 +151,40 @@ def problem(name: str):
     return problems.get(base)(was_reversed=was_reversed, was_copy=was_copy)
 
 
+def register_model(name_or_obj=None, *, default_hparams_set: Optional[str] = None):
+    """Registers a model class: ``@register_model``, ``@register_model("name")`` or
+    ``@register_model(default_hparams_set="my_set")``. The default hparams set (used when
+    ``--hparams_set`` is omitted) comes from this argument or the class's
+    ``default_hparams_set`` attribute."""
+
+    def keep_default(cls):
+        cls.default_hparams_set = default_hparams_set or getattr(cls, "default_hparams_set", None)
+        return cls
+
+    if callable(name_or_obj):
+        return models.register(keep_default(name_or_obj))
+    return lambda cls: models.register(name_or_obj)(keep_default(cls))
+
+
 def model(name: str):
     """Returns the named model class."""
     return models.get(name)
+
+
+def default_hparams_set(model_name: str) -> str:
+    """The hparams set a registered model names as its default; a RegistryError naming
+    the fix when it names none or an unregistered one."""
+    cls = model(model_name)
+    name = getattr(cls, "default_hparams_set", None)
+    if not name:
+        raise RegistryError(f"model '{model_name}' names no default hparams set; pass --hparams_set "
+                            f"(or give the class default_hparams_set = \"...\")")
+    if name not in hparams_sets:
+        _load_catalogue()
+    if name not in hparams_sets:
+        raise RegistryError(f"model '{model_name}' names default hparams set '{name}', which is "
+                            f"not registered; {hparams_sets.miss_message(name)}")
+    return name
 
 
 def hparams(name: str) -> Callable:
@@ -194,7 +221,10 @@ def help_string() -> str:
         lines.append(f"  {reg.plural.capitalize()} ({len(names)}):")
         groups: Dict[str, List[str]] = {}
         for n in names:
-            groups.setdefault(n.split("_")[0], []).append(n)
+            shown = n
+            if reg is models and getattr(reg._entries[n], "default_hparams_set", None):
+                shown = f"{n} (default set {reg._entries[n].default_hparams_set})"
+            groups.setdefault(n.split("_")[0], []).append(shown)
         for prefix in sorted(groups):
             lines.append(f"    {prefix}: {', '.join(groups[prefix])}")
         if not names:

@@ -6,6 +6,7 @@ No test touches the network: downloads point at 127.0.0.1 or run with T2X_OFFLIN
 import hashlib
 import os
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -23,6 +24,17 @@ MNIST_NAMES = {
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 TINY_TRAIN, TINY_TEST = 60, 20
+
+# A user-dir model class for the binaries' tests (top-level code of a usr dir's __init__.py).
+DENSE_MODEL_CODE = textwrap.dedent('''\
+    class MyDenseNet(T2XModel):
+        def build_body(self):
+            self.flatten = keras.layers.Flatten()
+            self.dense = keras.layers.Dense(self.hparams.hidden_size, activation="relu")
+
+        def body(self, features):
+            return self.dense(self.flatten(features["inputs"]))
+''')
 
 
 def sha256_of(path):

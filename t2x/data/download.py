@@ -29,11 +29,13 @@ from typing import List, Optional, Sequence
 
 from absl import logging
 
+from t2x.errors import T2XError
+
 DEFAULT_TIMEOUT_S = 10.0
 _CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(T2XError, RuntimeError):
     """A file could not be fetched or verified; the message says what to do."""
 
 
@@ -205,6 +207,9 @@ def extract_archive(path: str, dest: str) -> List[str]:
         return names
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+DEFAULT_DATA_DIR = "~/t2x_data"
 
 
 def default_tmp_dir(data_dir: Optional[str]) -> str:

@@ -33,8 +33,9 @@ from typing import Any, Callable, Dict, Iterable, List, Sequence
 
 from absl import logging
 
+from t2x import fileio
+
 PROGRESS_EVERY_S = 5.0
-_TMP_MARK = ".tmp-"
 
 
 @dataclasses.dataclass
@@ -80,59 +81,22 @@ def shard_seed(seed: int, path: str) -> int:
     return zlib.crc32(f"{seed}:{os.path.basename(path)}".encode())
 
 
-def _tmp_path(path: str) -> str:
-    return f"{path}{_TMP_MARK}{os.getpid()}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temporaries(paths: Iterable[str]) -> int:
     """Deletes ``<path>.tmp-<pid>`` files left by writers that are no longer running."""
-    removed = 0
-    by_dir: Dict[str, set] = {}
-    for p in paths:
-        by_dir.setdefault(os.path.dirname(p) or ".", set()).add(os.path.basename(p))
-    for directory, names in by_dir.items():
-        if not os.path.isdir(directory):
-            continue
-        for entry in os.listdir(directory):
-            base, mark, pid = entry.rpartition(_TMP_MARK)
-            if mark and base in names and pid.isdigit() and not _pid_alive(int(pid)):
-                os.remove(os.path.join(directory, entry))
-                removed += 1
-    return removed
-
-
-def _commit(tmp: str, path: str) -> None:
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    stale = fileio.stale_temporaries(paths)
+    for path in stale:
+        os.remove(path)
+    return len(stale)
 
 
 def _write_records(path: str, records: Iterable[bytes]) -> None:
     """Writes serialized records to ``path`` atomically (temp file, fsync, rename)."""
     import tensorflow as tf
 
-    tmp = _tmp_path(path)
-    try:
+    with fileio.atomic_path(path) as tmp:
         with tf.io.TFRecordWriter(tmp) as writer:
             for record in records:
                 writer.write(record)
-        _commit(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class _Progress:

@@ -22,8 +22,9 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 
 from t2x.data import download
+from t2x.errors import ConfigError, DataError
 from t2x.data.text_encoder import ClassLabelEncoder
-from t2x.problem import DatasetSplit, ModalityType, Problem, SplitSpec
+from t2x.data.problem import DatasetSplit, ModalityType, Problem, SplitSpec
 
 _IDX_IMAGES_MAGIC = 2051
 _IDX_LABELS_MAGIC = 2049
@@ -37,7 +38,7 @@ def read_idx(path: str) -> np.ndarray:
     with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 8:
-        raise ValueError(f"{path} is too short to be an IDX file ({len(data)} bytes)")
+        raise DataError(f"{path} is too short to be an IDX file ({len(data)} bytes)")
     magic, count = struct.unpack(">II", data[:8])
     if magic == _IDX_IMAGES_MAGIC:
         rows, cols = struct.unpack(">II", data[8:16])
@@ -45,11 +46,11 @@ def read_idx(path: str) -> np.ndarray:
     elif magic == _IDX_LABELS_MAGIC:
         shape, offset = (count,), 8
     else:
-        raise ValueError(f"{path}: IDX magic number {magic} is neither {_IDX_IMAGES_MAGIC} "
+        raise DataError(f"{path}: IDX magic number {magic} is neither {_IDX_IMAGES_MAGIC} "
                          f"(images) nor {_IDX_LABELS_MAGIC} (labels)")
     expected = int(np.prod(shape))
     if len(data) - offset != expected:
-        raise ValueError(f"{path}: header says {shape} ({expected} bytes) but the file holds "
+        raise DataError(f"{path}: header says {shape} ({expected} bytes) but the file holds "
                          f"{len(data) - offset} bytes; it is truncated or corrupt")
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
 
@@ -99,7 +100,7 @@ class ImageEncoder:
 
     def __init__(self, shape: Tuple[int, int, int], image_format: str = "raw"):
         if image_format not in ("png", "raw"):
-            raise ValueError(f"image_format must be 'png' or 'raw', got {image_format!r}")
+            raise ConfigError(f"image_format must be 'png' or 'raw', got {image_format!r}")
         self.shape = tuple(shape)
         self.image_format = image_format
 
@@ -195,7 +196,7 @@ class Image2ClassProblem(Problem):
         return example
 
     def eval_metrics(self):
-        return ["accuracy", "accuracy_top5"]
+        return ["accuracy", "accuracy_top5", "neg_log_perplexity"]
 
 
 class IdxImage2ClassProblem(Image2ClassProblem):
@@ -223,13 +224,13 @@ class IdxImage2ClassProblem(Image2ClassProblem):
         images_path, labels_path = self._paths(tmp_dir, dataset_split)
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise ValueError(f"{images_path} and {labels_path} disagree: images {images.shape}, "
+            raise DataError(f"{images_path} and {labels_path} disagree: images {images.shape}, "
                              f"labels {labels.shape}")
         if images.shape[1:] != self.image_shape[:2]:
-            raise ValueError(f"{images_path}: images are {images.shape[1:]}, "
+            raise DataError(f"{images_path}: images are {images.shape[1:]}, "
                              f"{self.name} expects {self.image_shape[:2]}")
         if labels.size and labels.max() >= self.num_classes:
-            raise ValueError(f"{labels_path}: label {labels.max()} >= {self.num_classes} classes")
+            raise DataError(f"{labels_path}: label {labels.max()} >= {self.num_classes} classes")
         for image, label in zip(images, labels):
             yield image, int(label)
 

@@ -15,6 +15,7 @@ import os
 import re
 from typing import Dict, Iterable, List, Optional, Sequence
 
+from t2x import fileio
 from t2x.data import tokenizer
 
 _log = logging.getLogger(__name__)
@@ -103,17 +104,6 @@ def _read_lines(filename: str) -> List[str]:
     r"""Lines of a UTF-8 file, split on ``\n`` only (a ``\r`` inside a token survives)."""
     with open(filename, "r", encoding="utf-8", newline="\n") as f:
         return [line[:-1] if line.endswith("\n") else line for line in f]
-
-
-def _write_lines(filename: str, lines: Iterable[str]) -> None:
-    r"""Write lines atomically (temp file + rename), each ending in ``\n``."""
-    d = os.path.dirname(os.path.abspath(filename))
-    os.makedirs(d, exist_ok=True)
-    tmp = filename + ".tmp.%d" % os.getpid()
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for line in lines:
-            f.write(line + "\n")
-    os.replace(tmp, filename)
 
 
 class ByteTextEncoder(TextEncoder):
@@ -222,7 +212,7 @@ class TokenTextEncoder(TextEncoder):
 
     def store_to_file(self, filename: str) -> None:
         """One token per line, reserved tokens included, file ending in a newline."""
-        _write_lines(filename, self.tokens)
+        fileio.write_lines_atomic(filename, self.tokens)
 
 
 # ---------------------------------------------------------------------------------------
@@ -542,6 +532,6 @@ class SubwordTextEncoder(TextEncoder):
         """One subtoken per line, reserved tokens first, each in single quotes by default
         (T2T's vocab format)."""
         if add_single_quotes:
-            _write_lines(filename, ("'" + s + "'" for s in self._all_subtoken_strings))
+            fileio.write_lines_atomic(filename, ("'" + s + "'" for s in self._all_subtoken_strings))
         else:
-            _write_lines(filename, self._all_subtoken_strings)
+            fileio.write_lines_atomic(filename, self._all_subtoken_strings)

@@ -21,10 +21,10 @@ import collections
 import os
 from typing import Dict, Iterator, List
 
-from t2x.data import generator_utils
 from t2x.data.text_encoder import (EOS_ID, ByteTextEncoder, SubwordTextEncoder,
                                    TokenTextEncoder)
-from t2x.problem import DatasetSplit, ModalityType, Problem, SplitSpec
+from t2x.data.problem import (DEFAULT_RANDOM_SEED, DataMissingError, DatasetSplit, ModalityType,
+                              Problem, ProblemConfigError, SplitSpec)
 
 UNK = "<UNK>"
 
@@ -35,7 +35,6 @@ class Text2TextProblem(Problem):
     variable_length = True
     vocab_type = "subword"
     approx_vocab_size = 2 ** 15
-    is_generate_per_split = True
     max_vocab_build_samples = 0  # 0: every train sample feeds the vocabulary
 
     @property
@@ -58,7 +57,9 @@ class Text2TextProblem(Problem):
                 yield sample[key]
 
     def _train_texts(self, data_dir, tmp_dir) -> Iterator[str]:
-        for i, sample in enumerate(self.generate_samples(data_dir, tmp_dir, DatasetSplit.TRAIN)):
+        # The vocabulary does not depend on the seed: samples of the default one.
+        for i, sample in enumerate(self.samples(data_dir, tmp_dir, DatasetSplit.TRAIN,
+                                                DEFAULT_RANDOM_SEED)):
             if self.max_vocab_build_samples and i >= self.max_vocab_build_samples:
                 return
             yield from self.text_of_sample(sample)
@@ -79,10 +80,8 @@ class Text2TextProblem(Problem):
             words = [w for w, _ in counts.most_common(max(self.approx_vocab_size - 3, 1))]
             encoder = TokenTextEncoder(None, vocab_list=[UNK] + words, replace_oov=UNK)
         else:
-            raise ValueError(f"vocab_type must be character, subword or token, got {self.vocab_type!r}")
-        tmp = f"{path}.tmp-{os.getpid()}"
-        encoder.store_to_file(tmp)
-        os.replace(tmp, path)
+            raise ProblemConfigError(f"vocab_type must be character, subword or token, got {self.vocab_type!r}")
+        encoder.store_to_file(path)  # atomically (t2x.fileio)
 
     def feature_encoders(self, data_dir):
         if self.vocab_type == "character":
@@ -90,7 +89,7 @@ class Text2TextProblem(Problem):
         else:
             path = os.path.join(data_dir or "", self.vocab_filename)
             if not data_dir or not os.path.exists(path):
-                raise FileNotFoundError(
+                raise DataMissingError(
                     f"vocabulary {path} is missing; generate the data first "
                     f"(t2x-datagen --problem={self.name} --data_dir=...)")
             encoder = (SubwordTextEncoder(path) if self.vocab_type == "subword"
@@ -101,29 +100,6 @@ class Text2TextProblem(Problem):
     def encode_sample(self, sample, encoders) -> Dict[str, list]:
         return {key: encoders[key].encode(sample[key]) + [EOS_ID]
                 for key in ("inputs", "targets") if key in sample and key in encoders}
-
-    def generate_data(self, data_dir, tmp_dir, task_id=-1, *, num_processes=1,
-                      random_seed=None, **kwargs):
-        if self.is_generate_per_split:
-            kwargs = dict(kwargs, num_processes=num_processes)
-            if random_seed is not None:
-                kwargs["random_seed"] = random_seed
-            return super().generate_data(data_dir, tmp_dir, task_id, **kwargs)
-        # One stream, dealt round-robin over the train and dev shards (T2T).
-        paths = [p for s in self.dataset_splits for p in self.filepaths(data_dir, s.split, s.num_shards)]
-        if random_seed is not None:
-            self.generation_seed = random_seed
-        if any(not os.path.exists(p) for p in paths):
-            os.makedirs(data_dir, exist_ok=True)
-            os.makedirs(tmp_dir, exist_ok=True)
-            self.prepare_data(data_dir, tmp_dir)
-        encoders = self.feature_encoders(data_dir)
-        report = generator_utils.write_sharded(
-            paths, lambda: self.generate_samples(data_dir, tmp_dir, DatasetSplit.TRAIN),
-            lambda sample: self.encode_sample(sample, encoders), seed=self.generation_seed,
-            shuffle=self.shuffle_on_disk, num_processes=num_processes, task_id=task_id,
-            description=f"{self.name} train+dev")
-        return {"train+dev": report}
 
     # -- features ----------------------------------------------------------------------
     def hparams(self, defaults, model_hparams):
@@ -149,7 +125,7 @@ class Text2SelfProblem(Text2TextProblem):
         return {"targets": tf.io.VarLenFeature(tf.int64)}
 
     def eval_metrics(self):
-        return ["accuracy", "neg_log_perplexity"]
+        return ["accuracy", "neg_log_perplexity", "perplexity"]
 
 
 class Text2ClassProblem(Text2TextProblem):

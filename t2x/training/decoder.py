@@ -13,22 +13,24 @@ into the same batches, hence decoded identically (padding is masked, but a diffe
 would round differently). Outputs come back in the input order.
 """
 
-import json
-import os
+import sys
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, TextIO, Tuple
 
 import tensorflow as tf
 from absl import logging
 
-from t2x import decoding, registry
+from t2x import decoding
+from t2x.data.problem import Mode
+from t2x.errors import ConfigError
+from t2x.fileio import write_lines_atomic
 from t2x.hparam import HParams
-from t2x.model import checkpoint_weights
-from t2x.problem import Mode
+from t2x.model import checkpoint_weights, create_model
+from t2x.training.run_dir import RunDir
 
 
-class DecodeError(ValueError):
-    """Decoding cannot start (no run in output_dir, no checkpoint, a problem without inputs)."""
+class DecodeError(ConfigError):
+    """Decoding cannot start (a problem without inputs, an unreadable input file)."""
 
 
 def decode_hparams_defaults() -> HParams:
@@ -77,9 +79,11 @@ class SequenceDecoder:
 
     @classmethod
     def from_output_dir(cls, output_dir: str, *, data_dir: Optional[str] = None,
-                        checkpoint_path: Optional[str] = None, decode_hparams: str = ""):
+                        checkpoint_path: Optional[str] = None, decode_hparams: str = "",
+                        t2x_usr_dir: Optional[str] = None):
         model, problem, data_dir, path = load_trained_model(output_dir, data_dir=data_dir,
-                                                             checkpoint_path=checkpoint_path)
+                                                             checkpoint_path=checkpoint_path,
+                                                             t2x_usr_dir=t2x_usr_dir)
         decoder = cls(model, problem, data_dir, parse_decode_hparams(decode_hparams))
         decoder.checkpoint_path = path
         return decoder
@@ -134,32 +138,17 @@ class SequenceDecoder:
 
 
 def load_trained_model(output_dir: str, *, data_dir: Optional[str] = None,
-                       checkpoint_path: Optional[str] = None):
-    """The model of a training run, read back from ``output_dir`` (run.json, hparams.json,
-    the latest checkpoint or ``checkpoint_path``). Returns (model, problem, data_dir,
-    checkpoint path)."""
-    output_dir = os.path.abspath(os.path.expanduser(output_dir))
-    run_path, hp_path = os.path.join(output_dir, "run.json"), os.path.join(output_dir, "hparams.json")
-    for path in (run_path, hp_path):
-        if not os.path.exists(path):
-            raise DecodeError(f"{path} not found: --output_dir must be a t2x-trainer output directory")
-    with open(run_path) as f:
-        run = json.load(f)
-    with open(hp_path) as f:
-        hparams = HParams.from_json(f.read())
-    data_dir = os.path.abspath(os.path.expanduser(data_dir or run.get("data_dir") or ""))
-    if not data_dir or not os.path.isdir(data_dir):
-        raise DecodeError(f"data_dir {data_dir!r} not found (the vocabulary is there): pass --data_dir")
-    path = checkpoint_path or tf.train.latest_checkpoint(output_dir)
-    if not path or not tf.io.gfile.exists(path + ".index"):
-        raise DecodeError(f"no checkpoint {'at ' + checkpoint_path if checkpoint_path else 'in ' + output_dir}: "
-                          "train first, or pass --checkpoint_path=<dir>/ckpt-<step>")
-    problem = registry.problem(run["problem"])
-    model = registry.model(run["model"])(hparams, problem.get_hparams(hparams, data_dir=data_dir))
-    build_model(model, problem, data_dir, hparams)
+                       checkpoint_path: Optional[str] = None, t2x_usr_dir: Optional[str] = None):
+    """The model of a training run, read back through its ``RunDir`` (names, hparams, gin
+    config, usr dir) with the weights of its latest checkpoint or ``checkpoint_path``.
+    Returns (model, problem, data_dir, checkpoint path)."""
+    run_dir = RunDir(output_dir)
+    run = run_dir.load(data_dir=data_dir, t2x_usr_dir=t2x_usr_dir)
+    path = run_dir.checkpoint(checkpoint_path)
+    model = create_model(run.problem, run.model_name, run.hparams, run.data_dir)
     restore_weights(model, path)
     logging.info("Restored %s", path)
-    return model, problem, data_dir, path
+    return model, run.problem, run.data_dir, path
 
 
 def restore_weights(model, path: str) -> None:
@@ -168,20 +157,54 @@ def restore_weights(model, path: str) -> None:
         .expect_partial().assert_existing_objects_matched()
 
 
-def build_model(model, problem, data_dir: str, hparams: HParams) -> None:
-    """Creates the model's variables with one eval-mode call on a zero batch shaped like
-    the problem's features."""
-    spec = problem.dataset(Mode.EVAL, data_dir, hparams, batch_size=1).element_spec
-    dummy = {k: tf.zeros([1] + [d or 1 for d in s.shape.as_list()[1:]], s.dtype) for k, s in spec.items()}
-    model(dummy, training=False)
+def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: Optional[str] = None,
+           decode_hparams: str = "", decode_from_file: Optional[str] = None,
+           decode_to_file: Optional[str] = None, decode_split: str = "dev",
+           decode_interactive: bool = False, bleu_tokenize: str = "13a",
+           t2x_usr_dir: Optional[str] = None, stdin: TextIO = sys.stdin,
+           emit: Callable[[str], None] = print) -> str:
+    """The library behind ``t2x-decoder``; returns its summary line.
+
+    ``decode_interactive``: each line of ``stdin`` decoded and ``emit``-ted. Else
+    ``decode_from_file``: its lines decoded into ``decode_to_file`` (default
+    ``<file>.<model>.beam<N>.alpha<A>.decodes``), in file order, atomically. Else
+    ``decode_split`` decoded and scored with sacreBLEU (``bleu_tokenize``), the decodes
+    written to ``decode_to_file`` when given. Bad ``decode_hparams`` or an unreadable file
+    fail before the model loads."""
+    from t2x import bleu
+
+    parse_decode_hparams(decode_hparams)  # a typo fails before the model loads
+    if decode_from_file and not _readable(decode_from_file):
+        raise DecodeError(f"--decode_from_file={decode_from_file} cannot be read")
+    decoder = SequenceDecoder.from_output_dir(output_dir, data_dir=data_dir, checkpoint_path=checkpoint_path,
+                                              decode_hparams=decode_hparams, t2x_usr_dir=t2x_usr_dir)
+    hp = decoder.decode_hparams
+    if decode_interactive:
+        for line in stdin:
+            if line.strip():
+                emit(decoder.decode_lines([line])[0])
+        return "interactive decoding done"
+    if decode_from_file:
+        with open(decode_from_file, encoding="utf-8") as f:
+            lines = [line.rstrip("\n") for line in f]
+        outputs = decoder.decode_lines(lines)
+        out_path = decode_to_file or (
+            f"{decode_from_file}.{decoder.model.name}.beam{hp.beam_size}.alpha{hp.alpha}.decodes")
+        write_lines_atomic(out_path, outputs)
+        return (f"decoded {len(lines)} sentences from {decode_from_file} to {out_path} "
+                f"({decoder.last_sentences_per_second:.1f} sentences/s, checkpoint {decoder.checkpoint_path})")
+    hypotheses, references = decoder.decode_split(decode_split)
+    if decode_to_file:
+        write_lines_atomic(decode_to_file, hypotheses)
+    score = bleu.corpus_bleu(hypotheses, references, tokenize=bleu_tokenize)
+    logging.info("sacreBLEU signature: %s", score.signature)
+    return (f"{decode_split}: {len(hypotheses)} sentences, {score.format()} "
+            f"({decoder.last_sentences_per_second:.1f} sentences/s, checkpoint {decoder.checkpoint_path})")
 
 
-def write_lines_atomic(path: str, lines: Sequence[str]) -> None:
-    """Writes ``lines`` to ``path`` through a temporary file renamed into place."""
-    path = os.path.abspath(os.path.expanduser(path))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(line + "\n" for line in lines)
-    os.replace(tmp, path)
-
+def _readable(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8"):
+            return True
+    except OSError:
+        return False

@@ -95,7 +95,6 @@ When ``learning_rate_minimum`` is set (not None/0), the final rate is
 """
 
 import copy
-import difflib
 import math
 import numbers
 from typing import Callable, Optional
@@ -103,6 +102,7 @@ from typing import Callable, Optional
 import keras
 import tensorflow as tf
 
+from t2x.errors import ConfigError, closest_names, did_you_mean
 from t2x.hparam import HParams, get_hparam
 
 __all__ = [
@@ -142,8 +142,7 @@ StepFn = Callable[[tf.Tensor], tf.Tensor]
 
 
 def _nearest(name, choices):
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(close)}?" if close else ""
+    return did_you_mean(name, choices, cutoff=0.5, prefix="; did you mean ", joiner=", ")
 
 
 def _as_float_step(step) -> tf.Tensor:
@@ -162,7 +161,7 @@ def _positive(hparams, name, factor, allow_zero=False) -> float:
     value = get_hparam(hparams, name)
     if value is None or value < 0 or (value == 0 and not allow_zero):
         need = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"learning-rate {factor} needs hparams.{name} {need}, got {value!r}")
+        raise ConfigError(f"learning-rate {factor} needs hparams.{name} {need}, got {value!r}")
     return float(value)
 
 
@@ -171,12 +170,12 @@ def _piecewise_fn(hparams, where: str) -> StepFn:
     boundaries = list(get_hparam(hparams, "learning_rate_boundaries", []) or [])
     multiples = list(get_hparam(hparams, "learning_rate_multiples", []) or [])
     if len(boundaries) != len(multiples):
-        raise ValueError(
+        raise ConfigError(
             f"{where} needs as many hparams.learning_rate_multiples as "
             f"hparams.learning_rate_boundaries, got boundaries={boundaries} and "
             f"multiples={multiples}")
     if any(b >= a for b, a in zip(boundaries, boundaries[1:])):
-        raise ValueError(f"{where}: hparams.learning_rate_boundaries must be strictly "
+        raise ConfigError(f"{where}: hparams.learning_rate_boundaries must be strictly "
                          f"increasing, got {boundaries}")
     pairs = [(float(b), float(m)) for b, m in zip(boundaries, multiples)]
 
@@ -203,7 +202,7 @@ def _linear_warmup(hparams, train_steps):
 
 def _linear_decay(hparams, train_steps):
     if train_steps is None:
-        raise ValueError(
+        raise ConfigError(
             "learning-rate factor 'linear_decay' needs the number of training steps: "
             "pass train_steps= to learning_rate_schedule()/T2XLearningRate (the trainer "
             "passes --train_steps)")
@@ -246,7 +245,7 @@ def _exp_decay(hparams, train_steps):
 def _rsqrt_hidden_size(hparams, train_steps):
     hidden = get_hparam(hparams, "hidden_size")
     if not hidden or hidden <= 0:
-        raise ValueError(f"learning-rate factor 'rsqrt_hidden_size' needs "
+        raise ConfigError(f"learning-rate factor 'rsqrt_hidden_size' needs "
                          f"hparams.hidden_size > 0, got {hidden!r}")
     return _const(float(hidden) ** -0.5)
 
@@ -343,7 +342,7 @@ def _legacy_decay(hparams, scheme: str, warmup: float) -> StepFn:
         return cosine_fn
     if scheme == "cyclelinear10x":
         if not warmup:
-            raise ValueError("learning-rate decay scheme 'cyclelinear10x' cycles every "
+            raise ConfigError("learning-rate decay scheme 'cyclelinear10x' cycles every "
                              "hparams.learning_rate_warmup_steps, which must be > 0")
 
         def cyclelinear_fn(s):
@@ -361,7 +360,7 @@ def _legacy_schedule(hparams) -> StepFn:
     warmup = _positive(hparams, "learning_rate_warmup_steps", "factor 'legacy'", True)
     scheme = get_hparam(hparams, "learning_rate_decay_scheme", "none") or "none"
     if scheme not in DECAY_SCHEMES:
-        raise ValueError(
+        raise ConfigError(
             f"unknown learning_rate_decay_scheme {scheme!r}{_nearest(scheme, DECAY_SCHEMES)} "
             f"(valid: {', '.join(DECAY_SCHEMES)})")
     scale = float(get_hparam(hparams, "learning_rate")) * _adam_correction(hparams)
@@ -369,7 +368,7 @@ def _legacy_schedule(hparams) -> StepFn:
     if scheme == "noam":
         hidden = get_hparam(hparams, "hidden_size")
         if not hidden or hidden <= 0:
-            raise ValueError(f"learning-rate decay scheme 'noam' needs hparams.hidden_size "
+            raise ConfigError(f"learning-rate decay scheme 'noam' needs hparams.hidden_size "
                              f"> 0, got {hidden!r}")
         noam_scale = scale * 5000.0 * float(hidden) ** -0.5
         if warmup:
@@ -380,7 +379,7 @@ def _legacy_schedule(hparams) -> StepFn:
 
     warmup_schedule = get_hparam(hparams, "learning_rate_warmup_schedule", "exp") or "exp"
     if warmup_schedule not in WARMUP_SCHEDULES:
-        raise ValueError(
+        raise ConfigError(
             f"unknown learning_rate_warmup_schedule {warmup_schedule!r}"
             f"{_nearest(warmup_schedule, WARMUP_SCHEDULES)} "
             f"(valid: {', '.join(WARMUP_SCHEDULES)})")
@@ -394,15 +393,15 @@ def parse_factor_names(schedule: str):
     """``"constant * linear_warmup*rsqrt_decay"`` -> ``["constant", "linear_warmup",
     "rsqrt_decay"]``; an unknown name raises ``ValueError`` naming the nearest valid ones."""
     if not isinstance(schedule, str):
-        raise ValueError(f"hparams.learning_rate_schedule must be a string like "
+        raise ConfigError(f"hparams.learning_rate_schedule must be a string like "
                          f"'constant*linear_warmup*rsqrt_decay', got {schedule!r}")
     names = [name.strip() for name in schedule.split("*") if name.strip()]
     for name in names:
         if name not in _FACTORS:
-            close = difflib.get_close_matches(name, FACTOR_NAMES, n=3, cutoff=0.5)
+            close = closest_names(name, FACTOR_NAMES, cutoff=0.5)
             hint = (f"nearest valid factors: {', '.join(close)}" if close
                     else f"valid factors: {', '.join(FACTOR_NAMES)}")
-            raise ValueError(f"unknown learning-rate factor {name!r} in "
+            raise ConfigError(f"unknown learning-rate factor {name!r} in "
                              f"learning_rate_schedule={schedule!r}; {hint}")
     return names
 

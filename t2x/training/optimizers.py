@@ -42,7 +42,6 @@ also returns the global norm for the summaries. Weight decay, T2T-style, is an L
 added to the loss: :func:`weight_decay_loss` with :func:`l2_weight_decay_rate`.
 """
 
-import difflib
 import inspect
 import numbers
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -50,6 +49,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from t2x.errors import ConfigError, did_you_mean
 from t2x.hparam import get_hparam
 from t2x.training.learning_rate import T2XLearningRate
 
@@ -78,9 +78,8 @@ def canonical_optimizer_name(name: str) -> str:
     key = str(name).strip().lower().replace("_", "").replace("-", "")
     key = _ALIASES.get(key, key)
     if key not in OPTIMIZER_NAMES:
-        close = difflib.get_close_matches(key, OPTIMIZER_NAMES, n=2, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(
+        hint = did_you_mean(key, OPTIMIZER_NAMES, n=2, cutoff=0.5, prefix="; did you mean ", joiner=", ")
+        raise ConfigError(
             f"unknown optimizer {name!r} (hparams.optimizer){hint} Valid names: "
             f"{', '.join(OPTIMIZER_NAMES)} (case-insensitive; T2T spellings such as "
             f"Adam, RMSProp, adam_w and true_adam are accepted)")
@@ -119,7 +118,7 @@ def _keras_learning_rate(learning_rate, hparams, train_steps):
         # zero-argument callable is Keras's own convention and is passed through.
         return _StepFunctionSchedule(learning_rate) if _takes_step(learning_rate) \
             else learning_rate
-    raise ValueError(
+    raise ConfigError(
         f"learning_rate must be a float, a function of the step, a Keras "
         f"LearningRateSchedule or None (the hparams' schedule), got "
         f"{type(learning_rate).__name__} {learning_rate!r}")
@@ -172,7 +171,7 @@ def _adafactor(hparams, lr):
     for name, supported, why in fixed:
         value = get_hparam(hparams, name, supported)
         if value != supported:
-            raise ValueError(f"hparams.{name}={value!r} is not supported: {why}. Set "
+            raise ConfigError(f"hparams.{name}={value!r} is not supported: {why}. Set "
                              f"{name}={supported!r} or choose another optimizer")
     exponent = float(get_hparam(hparams, "optimizer_adafactor_memory_exponent", 0.8))
     return keras.optimizers.Adafactor(
@@ -238,7 +237,7 @@ def clip_gradients(grads: Sequence[Optional[tf.Tensor]],
     """
     grads = list(grads)
     if clip_norm is not None and clip_norm < 0:
-        raise ValueError(f"clip_norm must be >= 0 (0 or None: no clipping), got {clip_norm!r}")
+        raise ConfigError(f"clip_norm must be >= 0 (0 or None: no clipping), got {clip_norm!r}")
     if not clip_norm:
         return grads, tf.linalg.global_norm(grads)
     clipped, global_norm = tf.clip_by_global_norm(grads, clip_norm)

@@ -9,13 +9,20 @@ Where things run: ``train_step``/``eval_step`` are ``tf.function``s run per repl
 strategy; everything else (checkpoints, summaries, progress lines, config checks) runs on
 the host between steps.
 
-``output_dir`` after a run::
+``output_dir`` after a run (its configuration files are ``t2x.training.run_dir``'s)::
 
     ckpt-<step>.index/.data-*   model, optimizer, step and (default strategy) input iterator
     checkpoint                  the CheckpointManager's index
     hparams.json  run.json      the resolved hparams; problem, model and hparams set names
     config.gin    flags.txt     the operative gin config; the binary's flags
     train/ eval/                TensorBoard events
+    decodes/<split>-<step>.txt  decodes behind decode-based metrics (bleu, rouge_*, ...)
+
+Evaluation reports the metrics the problem's ``eval_metrics()`` (and the model's) name,
+from ``t2x.metrics``: teacher-forced ones as sums inside the compiled eval step,
+decode-based ones from decoding ``eval_decode_split`` (default dev) with the decoder
+``t2x-decoder`` runs. ``train()`` below is the library behind ``t2x-trainer``: it picks the
+model's default hparams set when none is named and generates missing shards.
 
 Resume: a rerun of the same command continues from the latest checkpoint: model, optimizer,
 step and input position, so a killed and resumed run ends with the weights of an
@@ -26,24 +33,22 @@ distributed iterators are not checkpointable in TF 2.21, so under ``mirrored`` a
 refused with a readable diff unless ``allow_config_change``.
 """
 
-import json
 import os
-import time
-from typing import Any, Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import gin
-import numpy as np
 import keras
 import tensorflow as tf
 from absl import logging
 
-from t2x import registry
+from t2x import metrics as metrics_lib
+from t2x.data.problem import DatasetSplit, Mode
+from t2x.errors import ConfigError, T2XError
 from t2x.hparam import HParams
-from t2x.model import checkpoint_weights
-from t2x.problem import Mode
+from t2x.model import checkpoint_weights, create_model
 from t2x.training import learning_rate as lr_lib
-from t2x.training import optimizers
-from t2x.training.decoder import build_model
+from t2x.training import optimizers, reporting
+from t2x.training.run_dir import RunDir, RunInfo
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -54,7 +59,7 @@ for _optimizer in (keras.optimizers.Adam, keras.optimizers.AdamW, keras.optimize
 gin.external_configurable(lr_lib.T2XLearningRate, module="t2x")
 
 
-class TrainingError(RuntimeError):
+class TrainingError(T2XError, RuntimeError):
     """The run cannot go on (NaN loss, refused config change); the message says why and what to do."""
 
 
@@ -65,16 +70,11 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"--strategy={name!r} is not one of {', '.join(STRATEGIES)}")
-
-
-def _fmt_seconds(s: float) -> str:
-    s = int(max(s, 0))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+    raise ConfigError(f"--strategy={name!r} is not one of {', '.join(STRATEGIES)}")
 
 
 @gin.configurable(denylist=["problem", "model_name", "hparams", "hparams_set", "data_dir",
-                            "output_dir", "flags_text"])  # gin binds the options: Trainer.log_every = 10
+                            "output_dir", "flags_text", "t2x_usr_dir"])  # gin binds the options: Trainer.log_every = 10
 class Trainer:
     """Trains and evaluates one model on one problem; see the module docstring."""
 
@@ -86,31 +86,36 @@ class Trainer:
                  eval_batch_size: Optional[int] = None, num_summary_images: int = 4,
                  optimizer_fn: Optional[Callable] = None, learning_rate_fn: Optional[Callable] = None,
                  flags_text: Optional[str] = None, eval_decode_split: Optional[str] = None,
-                 eval_decode_examples: int = 0, decode_hparams: str = "", bleu_tokenize: str = "13a"):
+                 eval_decode_examples: int = 0, decode_hparams: str = "", bleu_tokenize: str = "13a",
+                 t2x_usr_dir: Optional[str] = None):
         """Keyword-only; checked here, before anything runs.
 
         ``optimizer_fn(learning_rate=schedule)`` replaces the optimizer named by
         ``hparams.optimizer`` and ``learning_rate_fn(hparams, train_steps)`` the hparams'
         schedule: both are for gin (``Trainer.optimizer_fn = @keras.optimizers.SGD``).
 
-        ``eval_decode_split`` (e.g. "dev" or "test"): after each evaluation, decode that
-        split with ``decode_hparams`` (``t2x-decoder``'s, same code) and report sacreBLEU
-        (``bleu_tokenize``) as ``bleu`` -- real decoding, not teacher forcing; the first
-        ``eval_decode_examples`` examples only, when > 0. The decodes are written to
+        Decode-based metrics (``bleu``, ``rouge_*``, ``edit_distance``, ``wer``: those the
+        problem's ``eval_metrics()`` names) decode ``eval_decode_split`` (default dev) after
+        each evaluation with ``decode_hparams`` (``t2x-decoder``'s, same code) -- real
+        decoding, not teacher forcing; the first ``eval_decode_examples`` examples only,
+        when > 0. Naming ``eval_decode_split`` for a problem that lists none reports
+        sacreBLEU (``bleu_tokenize``) as ``bleu``. The decodes are written to
         ``<output_dir>/decodes/<split>-<step>.txt``.
         """
         if train_steps < 0 or eval_steps < 0:
-            raise ValueError(f"train_steps ({train_steps}) and eval_steps ({eval_steps}) must be >= 0")
+            raise ConfigError(f"train_steps ({train_steps}) and eval_steps ({eval_steps}) must be >= 0")
         for name, value in (("eval_every", eval_every), ("save_checkpoints_steps", save_checkpoints_steps),
                             ("log_every", log_every), ("keep_checkpoint_max", keep_checkpoint_max)):
             if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+                raise ConfigError(f"{name} must be >= 1, got {value}")
         self.problem = problem
         self.model_name = model_name
         self.hparams = hparams
         self.hparams_set = hparams_set
         self.data_dir = data_dir
         self.output_dir = output_dir
+        self.run_dir = RunDir(output_dir)
+        self.t2x_usr_dir = t2x_usr_dir
         self.train_steps = train_steps
         self.eval_steps = eval_steps
         self.eval_every = eval_every
@@ -127,8 +132,10 @@ class Trainer:
         self.strategy = make_strategy(strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
         self.global_batch_size = int(hparams.batch_size)
+        if self.global_batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.global_batch_size} (--hparams=batch_size=...)")
         if self.global_batch_size % self.num_replicas:
-            raise ValueError(f"batch_size {self.global_batch_size} is not divisible by the "
+            raise ConfigError(f"batch_size {self.global_batch_size} is not divisible by the "
                              f"{self.num_replicas} replicas")
         self.eval_batch_size = eval_batch_size or self.global_batch_size
         resolver = getattr(self.strategy, "cluster_resolver", None)
@@ -136,18 +143,17 @@ class Trainer:
                          or (resolver.task_type == "worker" and resolver.task_id == 0))
         from t2x.training import decoder as decoder_lib
 
-        self.eval_decode_split = eval_decode_split or None
-        self.eval_decode_examples = eval_decode_examples
         self.decode_hparams = decoder_lib.parse_decode_hparams(decode_hparams)
         self.bleu_tokenize = bleu_tokenize
+        self.eval_decode_examples = eval_decode_examples
+        self.step_metrics, self.decode_metrics = metrics_lib.split_names(problem.eval_metrics())
+        if eval_decode_split and not self.decode_metrics:
+            self.decode_metrics = ["bleu"]
+        self.eval_decode_split = (eval_decode_split or DatasetSplit.EVAL) if self.decode_metrics else None
         self._built = False
         self.last_eval: Dict[str, float] = {}
 
     # ------------------------------------------------------------------ set-up --
-    def _problem_hparams(self) -> HParams:
-        php = self.problem.get_hparams(self.hparams, data_dir=self.data_dir)
-        return php
-
     def _dataset_fn(self, mode: str, skip_batches: int = 0) -> Callable:
         def fn(input_context: tf.distribute.InputContext):
             per_replica = (input_context.get_per_replica_batch_size(self.global_batch_size)
@@ -161,20 +167,32 @@ class Trainer:
         return fn
 
     def _build(self) -> None:
+        """Model (from the training pipeline's element spec: no file opened), optimizer,
+        step counter and checkpoint manager, under the strategy's scope."""
         if self._built:
             return
         keras.utils.set_random_seed(self.random_seed)
         os.makedirs(self.output_dir, exist_ok=True)
         with self.strategy.scope():
-            self.model = registry.model(self.model_name)(self.hparams, self._problem_hparams())
+            self.model = create_model(self.problem, self.model_name, self.hparams, self.data_dir,
+                                      element_spec=self.problem.element_spec(Mode.TRAIN, self.hparams))
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             # The optimizer reads its rate from its own iteration counter, which advances with
             # self.step (one apply per step; a non-finite step stops the run).
             self.lr_fn = self.learning_rate_fn(self.hparams, self.train_steps)
             self.optimizer = (self.optimizer_fn(learning_rate=self.lr_fn) if self.optimizer_fn
                               else optimizers.make_optimizer(self.hparams, self.lr_fn))
-            build_model(self.model, self.problem, self.data_dir, self.hparams)
             self.optimizer.build(self.model.trainable_variables)
+        model_step, model_decode = metrics_lib.split_names(self.model.eval_metrics())
+        self.step_metrics = list(dict.fromkeys(self.step_metrics + model_step))
+        self.decode_metrics = list(dict.fromkeys(self.decode_metrics + model_decode))
+        if self.decode_metrics:
+            self.eval_decode_split = self.eval_decode_split or DatasetSplit.EVAL
+            if "inputs" not in self.model.modalities or \
+                    self.model.problem_hparams.modality.get("targets") != "symbol":
+                raise ConfigError(f"decode metrics {', '.join(self.decode_metrics)} need a problem with "
+                                  f"inputs and symbol targets; {self.problem.full_name} has neither "
+                                  "both: remove them from eval_metrics() (or --eval_decode_split)")
         self.ckpt = tf.train.Checkpoint(model_weights=checkpoint_weights(self.model),
                                         optimizer=self.optimizer, step=self.step)
         # Under multi_worker every worker takes part in saving; only the chief writes to
@@ -186,35 +204,18 @@ class Trainer:
         self._built = True
 
     # ----------------------------------------------------------- config files --
-    def _run_info(self) -> Dict[str, Any]:
-        return {"problem": self.problem.full_name, "model": self.model_name,
-                "hparams_set": self.hparams_set}
+    def run_info(self) -> RunInfo:
+        return RunInfo(problem=self.problem.full_name, model=self.model_name,
+                       hparams_set=self.hparams_set, data_dir=self.data_dir,
+                       t2x_usr_dir=self.t2x_usr_dir)
 
     def check_and_write_config(self) -> None:
-        """Refuses a changed configuration on resume (unless allowed); writes hparams.json,
-        run.json and config.gin atomically."""
-        hp_path = os.path.join(self.output_dir, "hparams.json")
-        run_path = os.path.join(self.output_dir, "run.json")
-        if os.path.exists(hp_path) and not self.allow_config_change:
-            with open(hp_path) as f:
-                old = HParams.from_json(f.read())
-            diff = old.diff(self.hparams)
-            if os.path.exists(run_path):
-                with open(run_path) as f:
-                    old_run = json.load(f)
-                diff += [f"{k}: {old_run.get(k)!r} -> {v!r}" for k, v in self._run_info().items()
-                         if old_run.get(k) != v]
-            if diff:
-                raise TrainingError(
-                    f"{self.output_dir} holds a run with another configuration ({'; '.join(diff)}); "
-                    "use another --output_dir, or pass --allow_config_change to continue anyway")
-        os.makedirs(self.output_dir, exist_ok=True)
-        _write_atomic(hp_path, self.hparams.to_json())
-        # data_dir is recorded for t2x-decoder (the vocabulary is there), not compared.
-        _write_atomic(run_path, json.dumps(dict(self._run_info(), data_dir=self.data_dir), indent=2))
-        _write_atomic(os.path.join(self.output_dir, "config.gin"), gin.config_str())
-        if self.flags_text is not None:
-            _write_atomic(os.path.join(self.output_dir, "flags.txt"), self.flags_text)
+        """Refuses a changed configuration on resume (unless allowed); writes the run's
+        configuration files (``RunDir.write_config``)."""
+        if not self.allow_config_change:
+            self.run_dir.check_config(self.hparams, self.run_info())
+        self.run_dir.write_config(hparams=self.hparams, info=self.run_info(),
+                                  gin_config=gin.config_str(), flags_text=self.flags_text)
 
     # ------------------------------------------------------------------ steps --
     def _replica_train_step(self, features):
@@ -263,24 +264,12 @@ class Trainer:
         return out
 
     def _replica_eval_step(self, features):
+        """Sums of one eval batch: the loss's and those of the step metrics (t2x.metrics)."""
         logits = self.model(features, training=False)
         num, den = self.model.loss_fn(logits, features, training=False)
-        targets = tf.cast(features["targets"], tf.int64)
-        weights = self.model.modalities["targets"].targets_weights(features["targets"])
-        out = {"loss_num": num, "loss_den": den, "weights": tf.reduce_sum(weights)}
-        if logits.shape.rank == targets.shape.rank + 1 and logits.shape[-1] and logits.shape[-1] > 1:
-            pred = tf.argmax(logits, -1)
-            out["correct"] = tf.reduce_sum(tf.cast(tf.equal(pred, targets), tf.float32) * weights)
-            k = min(5, int(logits.shape[-1]))
-            top_k = tf.math.top_k(tf.cast(logits, tf.float32), k=k).indices
-            in_top = tf.reduce_any(tf.equal(tf.cast(top_k, tf.int64), targets[..., None]), -1)
-            out["correct_top5"] = tf.reduce_sum(tf.cast(in_top, tf.float32) * weights)
-            if targets.shape.rank == 2 and self.problem.variable_length:
-                # Teacher-forced: every non-padding token of the sequence right.
-                wrong = tf.cast(tf.not_equal(pred, targets), tf.float32) * weights
-                out["correct_sequences"] = tf.reduce_sum(
-                    tf.cast(tf.equal(tf.reduce_sum(wrong, -1), 0.0), tf.float32))
-                out["sequences"] = tf.cast(tf.shape(targets)[0], tf.float32)
+        weights = tf.cast(self.model.modalities["targets"].targets_weights(features["targets"]), tf.float32)
+        out = {"loss_num": num, "loss_den": den}
+        out.update(metrics_lib.step_sums(self.step_metrics, logits, features["targets"], weights))
         return out
 
     @tf.function(reduce_retracing=True)  # length-bucketed batches vary in shape
@@ -319,14 +308,15 @@ class Trainer:
             if latest and start_step:
                 status = iter_ckpt.restore(latest)
                 status.expect_partial()
-        writer = self._summary_writer("train")
+        writer = reporting.summary_writer(os.path.join(self.output_dir, "train"), self.is_chief)
         if start_step == 0:
-            self._write_text_summaries(writer)
-        last_log_time, last_log_step = time.monotonic(), start_step
-        run_start = last_log_time
+            reporting.write_run_text(writer, hparams_json=self.hparams.to_json(),
+                                     gin_config=gin.config_str(), run_info=self.run_info().to_dict())
+        progress = reporting.TrainProgress(
+            writer, train_steps=self.train_steps, start_step=start_step,
+            global_batch_size=self.global_batch_size, count_tokens=self.problem.variable_length,
+            learning_rate_fn=self.lr_fn)
         step, metrics = start_step, {}
-        variable = self.problem.variable_length
-        block_tokens = 0.0
         while step < self.train_steps:
             out = self._train_step(iterator)
             if not bool(out["finite"].numpy()):
@@ -336,43 +326,24 @@ class Trainer:
                     f"at step {step + 1}; stopped without applying it. Last good checkpoint: {kept}. "
                     "Lower the learning rate (--hparams=learning_rate=...) or check the data")
             step += 1
-            block_tokens += float(out["tokens"].numpy()) if variable else 0.0
+            progress.add_tokens(float(out["tokens"].numpy()) if self.problem.variable_length else 0.0)
             if step == start_step + 1 and self.num_summary_images and start_step == 0:
                 self._write_image_summary(writer)
             if step % self.log_every == 0 or step == self.train_steps:
-                now = time.monotonic()
-                steps_per_s = (step - last_log_step) / max(now - last_log_time, 1e-9)
-                metrics = {"loss": float(out["loss"].numpy()), "grad_norm": float(out["grad_norm"].numpy()),
-                           "learning_rate": float(tf.convert_to_tensor(self.lr_fn(step - 1)).numpy()),
-                           "steps_per_sec": steps_per_s}
-                if variable:  # batch_size is a token budget: count the real target tokens
-                    metrics["tokens_per_sec"] = block_tokens / max(now - last_log_time, 1e-9)
-                else:
-                    metrics["examples_per_sec"] = steps_per_s * self.global_batch_size
-                block_tokens = 0.0
-                with writer.as_default(step=step):
-                    for k, v in metrics.items():
-                        tf.summary.scalar(k, v)
-                eta = (self.train_steps - step) / max(steps_per_s, 1e-9)
-                rate = (f"{metrics['tokens_per_sec']:.0f} target tokens/s" if variable
-                        else f"{metrics['examples_per_sec']:.1f} examples/s")
-                logging.info("step %d/%d: loss %.4f, lr %.3g, grad norm %.3g, %s, %.2f steps/s, ETA %s",
-                             step, self.train_steps, metrics["loss"], metrics["learning_rate"],
-                             metrics["grad_norm"], rate, steps_per_s, _fmt_seconds(eta))
-                last_log_time, last_log_step = now, step
+                metrics = progress.report(step, float(out["loss"].numpy()), float(out["grad_norm"].numpy()))
             if step % self.save_checkpoints_steps == 0 or step == self.train_steps:
                 self.manager.save(checkpoint_number=step)
             if eval_fn is not None and (step % self.eval_every == 0 and step < self.train_steps):
                 if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
                     self.manager.save(checkpoint_number=step)
                 eval_fn()
-        writer.flush()
-        logging.info("Trained %d steps in %s", step - start_step, _fmt_seconds(time.monotonic() - run_start))
+        progress.finished(step, start_step)
         return metrics
 
     def evaluate(self) -> Dict[str, float]:
         """Evaluates the current weights on up to ``eval_steps`` dev batches (all if 0 or
-        the dev set ends first); writes eval/ summaries; returns the metrics."""
+        the dev set ends first), then the decode metrics; writes eval/ summaries and the
+        HParams-dashboard row; returns ``{"loss": ..., <metric>: ..., "eval_batches": n}``."""
         self._build()
         if not self.manager.latest_checkpoint and int(self.step.numpy()) == 0:
             logging.warning("No checkpoint in %s: evaluating freshly initialised weights", self.output_dir)
@@ -386,46 +357,40 @@ class Trainer:
             batches += 1
             if self.eval_steps and batches >= self.eval_steps:
                 break
-        loss = totals["loss_num"] / max(totals["loss_den"], 1.0)
-        metrics = {"loss": loss, "neg_log_perplexity": -loss}
-        modality = self.model.problem_hparams.modality
-        if modality.get("targets") == "symbol" and "inputs" not in modality:
-            # A language model: per-token perplexity (EOS counted as a token, teacher-forced).
-            metrics["perplexity"] = float(np.exp(min(loss, 50.0)))
-        if "correct" in totals:
-            metrics["accuracy"] = totals["correct"] / max(totals["weights"], 1.0)
-            metrics["accuracy_top5"] = totals["correct_top5"] / max(totals["weights"], 1.0)
-        if "correct_sequences" in totals:
-            metrics["accuracy_per_sequence"] = totals["correct_sequences"] / max(totals["sequences"], 1.0)
-        metrics["eval_batches"] = float(batches)
+        if not batches:
+            raise TrainingError(f"the dev split of {self.problem.full_name} in {self.data_dir} has no "
+                                "examples to evaluate (check max_length and eval_drop_long_sequences)")
+        metrics = {"loss": metrics_lib.mean_loss(totals)}
+        metrics.update(metrics_lib.step_results(self.step_metrics, totals))
         step = int(self.step.numpy())
-        if self.eval_decode_split and self.is_chief:
-            metrics.update(self._decode_bleu(step))
-        writer = self._summary_writer("eval")
-        with writer.as_default(step=step):
-            for k, v in metrics.items():
-                if k != "eval_batches":
-                    tf.summary.scalar(k, v)
-            self._write_hparams_summary(metrics)
-        writer.flush()
-        logging.info("eval at step %d (%d batches): %s", step, batches,
-                     ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "eval_batches"))
+        if self.decode_metrics and self.is_chief:
+            metrics.update(self._decode_metrics(step))
+        writer = reporting.summary_writer(os.path.join(self.output_dir, "eval"), self.is_chief)
+        reporting.write_eval(writer, step, metrics, trial_id=self.run_dir.path,
+                             hparams=self.hparams.values(),
+                             names={"problem": self.problem.full_name, "model": self.model_name,
+                                    "hparams_set": self.hparams_set})
+        logging.info("eval at step %d (%d batches): %s", step, batches, reporting.format_metrics(metrics))
+        metrics["eval_batches"] = float(batches)
         self.last_eval = metrics
         return metrics
 
-    def _decode_bleu(self, step: int) -> Dict[str, float]:
-        """Decodes ``eval_decode_split`` with the current weights; sacreBLEU of the result."""
-        from t2x import bleu
+    def _decode_metrics(self, step: int) -> Dict[str, float]:
+        """Decodes ``eval_decode_split`` with the current weights (the decoder t2x-decoder
+        runs); the decode metrics of the result. The decodes go to decodes/<split>-<step>.txt."""
+        from t2x.fileio import write_lines_atomic
         from t2x.training import decoder as decoder_lib
 
         decoder = decoder_lib.SequenceDecoder(self.model, self.problem, self.data_dir, self.decode_hparams)
         hypotheses, references = decoder.decode_split(self.eval_decode_split, self.eval_decode_examples)
-        decoder_lib.write_lines_atomic(
-            os.path.join(self.output_dir, "decodes", f"{self.eval_decode_split}-{step}.txt"), hypotheses)
-        score = bleu.corpus_bleu(hypotheses, references, tokenize=self.bleu_tokenize)
+        write_lines_atomic(os.path.join(self.output_dir, "decodes", f"{self.eval_decode_split}-{step}.txt"),
+                           hypotheses)
+        values = metrics_lib.decode_results(self.decode_metrics, hypotheses, references,
+                                            bleu_tokenize=self.bleu_tokenize)
         logging.info("decoded %d %s sentences at step %d (%.1f sentences/s): %s", len(hypotheses),
-                     self.eval_decode_split, step, decoder.last_sentences_per_second, score.format())
-        return {"bleu": score.score}
+                     self.eval_decode_split, step, decoder.last_sentences_per_second,
+                     reporting.format_metrics(values))
+        return values
 
     def train_and_evaluate(self) -> Dict[str, float]:
         """Trains, evaluating every ``eval_every`` steps and at the end."""
@@ -447,71 +412,91 @@ class Trainer:
                      "train_and_evaluate": self.train_and_evaluate,
                      "continuous_eval": self.continuous_eval}
         if schedule not in schedules:
-            raise ValueError(f"--schedule={schedule!r} is not one of {', '.join(schedules)}")
+            raise ConfigError(f"--schedule={schedule!r} is not one of {', '.join(schedules)}")
         return schedules[schedule]()
 
     def _restore_and_evaluate(self) -> Dict[str, float]:
         self.restore()
         return self.evaluate()
 
-    # -------------------------------------------------------------- summaries --
-    def _summary_writer(self, name: str):
-        """TensorBoard events of ``name`` (train/eval); only the chief writes them."""
-        if not self.is_chief:
-            return tf.summary.create_noop_writer()
-        return tf.summary.create_file_writer(os.path.join(self.output_dir, name))
-
-    def _write_text_summaries(self, writer) -> None:
-        with writer.as_default(step=0):
-            tf.summary.text("hparams", "```\n" + self.hparams.to_json() + "\n```")
-            tf.summary.text("config_gin", "```\n" + (gin.config_str() or "(empty)") + "\n```")
-            tf.summary.text("run", "```\n" + json.dumps(self._run_info(), indent=2) + "\n```")
-
     def _write_image_summary(self, writer) -> None:
-        info = self.problem.get_hparams()
-        if info.modality.get("inputs") != "image":
+        """A few training inputs as train/ images (image problems; read from the train split)."""
+        if self.model.problem_hparams.modality.get("inputs") != "image":
             return
-        batch = next(iter(self.problem.dataset(Mode.EVAL, self.data_dir, self.hparams,
-                                               batch_size=self.num_summary_images)))
-        images = tf.cast(batch["inputs"], tf.float32)
-        lo = tf.reduce_min(images, axis=[1, 2, 3], keepdims=True)
-        hi = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
-        with writer.as_default(step=0):
-            tf.summary.image("inputs", (images - lo) / tf.maximum(hi - lo, 1e-6),
-                             max_outputs=self.num_summary_images)
-
-    def _write_hparams_summary(self, metrics: Dict[str, float]) -> None:
-        from tensorboard.plugins.hparams import api as hp_api
-
-        values = {"hparams_set": self.hparams_set, "model": self.model_name,
-                  "problem": self.problem.full_name}
-        for k, v in self.hparams.values().items():
-            if isinstance(v, (bool, int, float, str)):
-                values[k] = v
-        hp_api.hparams(values, trial_id=os.path.basename(os.path.normpath(self.output_dir)))
+        batch = next(iter(self.problem.dataset(Mode.TRAIN, self.data_dir, self.hparams,
+                                               batch_size=self.num_summary_images, seed=self.random_seed,
+                                               deterministic=True)))
+        reporting.write_input_images(writer, batch["inputs"], self.num_summary_images)
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+DEFAULT_OUTPUT_ROOT = "~/t2x_train"
+
+#: The splits each schedule reads (their shards are generated when missing).
+SCHEDULE_SPLITS = {"train": [DatasetSplit.TRAIN], "evaluate": [DatasetSplit.EVAL],
+                   "continuous_eval": [DatasetSplit.EVAL],
+                   "train_and_evaluate": [DatasetSplit.TRAIN, DatasetSplit.EVAL]}
 
 
-def train(*, problem: str, model: str, hparams_set: str, hparams: str = "", data_dir: str,
-          output_dir: str, tmp_dir: Optional[str] = None, generate_data: bool = False,
-          schedule: str = "train_and_evaluate", **trainer_kwargs) -> Dict[str, float]:
-    """The Python twin of ``t2x-trainer``: returns the last eval metrics (or train metrics)."""
+def run_training(*, problem: str, model: str, hparams_set: Optional[str] = None, hparams: str = "",
+                 data_dir: Optional[str] = None, output_dir: Optional[str] = None,
+                 tmp_dir: Optional[str] = None, generate_data: bool = False,
+                 schedule: str = "train_and_evaluate", num_processes: int = 1,
+                 announce: Callable[[str], None] = logging.info, **trainer_kwargs):
+    """The library behind ``t2x-trainer``: names in, ``(trainer, metrics)`` out.
+
+    * ``hparams_set`` None: the model's registered default set, announced;
+    * ``data_dir`` / ``output_dir`` None: ``~/t2x_data`` and
+      ``~/t2x_train/<problem>/<model>-<hparams_set>``, announced;
+    * the shards the schedule reads (``SCHEDULE_SPLITS``, plus a decode split) missing
+      from ``data_dir``: generated first, announced, as with ``generate_data=True``
+      (downloads to ``tmp_dir``, default ``<data_dir>/tmp``; offline with missing raw
+      files this fails in seconds with the one-line message that names ``--tmp_dir``).
+
+    ``trainer_kwargs`` are the ``Trainer``'s options; gin may bind the others. Raises
+    ``T2XError`` subclasses for bad input (one line each in the binary).
+    """
+    from t2x import registry
+    from t2x.data.download import DEFAULT_DATA_DIR, default_tmp_dir
+    from t2x.fileio import resolve_dir
     from t2x.hparam import create_hparams
-    from t2x.data.download import default_tmp_dir
 
+    if schedule not in SCHEDULE_SPLITS:
+        raise ConfigError(f"--schedule={schedule!r} is not one of {', '.join(SCHEDULE_SPLITS)}")
     prob = registry.problem(problem)
-    if generate_data:
-        prob.generate_data(data_dir, tmp_dir or default_tmp_dir(data_dir),
-                           random_seed=trainer_kwargs.get("random_seed", 429459))
+    registry.model(model)  # a misspelt model fails before any data is generated
+    if not hparams_set:
+        hparams_set = registry.default_hparams_set(model)
+        announce(f"--hparams_set not given, using {hparams_set} (model {model}'s default set)")
     hp = create_hparams(hparams_set, hparams)
+    data_dir = resolve_dir("data_dir", data_dir, DEFAULT_DATA_DIR, announce)
+    output_dir = resolve_dir("output_dir", output_dir, os.path.join(
+        DEFAULT_OUTPUT_ROOT, problem, f"{model}-{hparams_set}"), announce)
+    splits = list(SCHEDULE_SPLITS[schedule])
+    if trainer_kwargs.get("eval_decode_split") and schedule != "train":
+        splits.append(trainer_kwargs["eval_decode_split"])
+    missing = prob.missing_shards(data_dir, splits) if _can_generate(prob) else []
+    if generate_data or missing:
+        if missing and not generate_data:
+            announce(f"{len(missing)} shard(s) of {prob.name} missing from {data_dir}: generating "
+                     "them (as with --generate_data)")
+        tmp_dir = resolve_dir("tmp_dir", tmp_dir, default_tmp_dir(data_dir), announce)
+        prob.generate_data(data_dir, tmp_dir, num_processes=num_processes,
+                           random_seed=trainer_kwargs.get("random_seed", 429459))
     trainer = Trainer(problem=prob, model_name=model, hparams=hp, hparams_set=hparams_set,
                       data_dir=data_dir, output_dir=output_dir, **trainer_kwargs)
-    return trainer.run(schedule)
+    return trainer, trainer.run(schedule)
 
 
+def train(**kwargs) -> Dict[str, float]:
+    """The Python twin of ``t2x-trainer`` (``run_training``'s arguments): returns the last
+    eval metrics (or the train metrics under ``schedule="train"``)."""
+    return run_training(**kwargs)[1]
+
+
+def _can_generate(problem) -> bool:
+    """False for a problem that only reads shards made elsewhere (it overrides neither
+    generate_samples nor generate_data): its missing shards are reported, not generated."""
+    from t2x.data.problem import Problem
+
+    cls = type(problem)
+    return cls.generate_samples is not Problem.generate_samples or cls.generate_data is not Problem.generate_data

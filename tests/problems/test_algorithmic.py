@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from t2x import registry
-from t2x.problem import Mode
+from t2x.data.problem import Mode
 from t2x.problems.algorithmic import lower_endian_to_number, number_to_lower_endian
 
 

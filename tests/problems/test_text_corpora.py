@@ -9,7 +9,7 @@ import pytest
 
 from t2x import registry
 from t2x.data.download import DownloadError
-from t2x.problem import Mode
+from t2x.data.problem import Mode
 from t2x.problems.text import LanguagemodelPtb10k, TranslateEndeMulti30k
 
 

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from conftest import REPO_ROOT, make_tiny_mnist
+from conftest import DENSE_MODEL_CODE, REPO_ROOT, make_tiny_mnist
 
 USR_CODE = textwrap.dedent('''
     import keras
@@ -25,14 +25,7 @@ USR_CODE = textwrap.dedent('''
         source_files = idx_sources({TABLE!r}, ["http://127.0.0.1:9/"])
 
     @registry.register_model
-    class MyDenseNet(T2XModel):
-        def build_body(self):
-            self.flatten = keras.layers.Flatten()
-            self.dense = keras.layers.Dense(self.hparams.hidden_size, activation="relu")
-
-        def body(self, features):
-            return self.dense(self.flatten(features["inputs"]))
-
+    {DENSE_MODEL}
     @registry.register_hparams
     def my_dense_tiny():
         hp = basic_params1()
@@ -51,7 +44,7 @@ def run(tmp_path):
     table, _ = make_tiny_mnist(str(raw))
     usr = tmp_path / "my_code"
     usr.mkdir()
-    (usr / "__init__.py").write_text(USR_CODE.replace("{TABLE!r}", repr(table)))
+    (usr / "__init__.py").write_text(USR_CODE.replace("{TABLE!r}", repr(table)).replace("{DENSE_MODEL}", DENSE_MODEL_CODE))
     base = [f"--t2x_usr_dir={usr}", "--problem=image_tiny_digits", "--model=my_dense_net",
             "--hparams_set=my_dense_tiny", f"--data_dir={tmp_path / 'data'}", f"--tmp_dir={raw}",
             f"--output_dir={tmp_path / 'out'}", "--eval_steps=2", "--eval_every=2", "--log_every=2",
@@ -74,7 +67,7 @@ def test_generate_train_evaluate_resume_and_refuse(run):
     assert sorted(f for f in os.listdir(out) if f.startswith("ckpt-4")) != []
     assert json.loads((out / "run.json").read_text()) == {
         "problem": "image_tiny_digits", "model": "my_dense_net", "hparams_set": "my_dense_tiny",
-        "data_dir": str(out.parent / "data")}
+        "data_dir": str(out.parent / "data"), "t2x_usr_dir": str(out.parent / "my_code")}
     assert "Trainer.num_summary_images = 2" in (out / "config.gin").read_text()
     assert "--train_steps=4" in (out / "flags.txt").read_text()
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from t2x.data.image import class_histogram
-from t2x.problem import DataMissingError, Mode, ModalityType
+from t2x.data.problem import DataMissingError, Mode, ModalityType
 
 
 def generate(problem_cls, tiny_mnist, tmp_path, fmt=None, **kwargs):
@@ -122,7 +122,7 @@ def test_feature_info_and_metrics(tiny_problem_cls):
     assert info["inputs"].modality == ModalityType.IMAGE and info["inputs"].vocab_size == 256
     assert info["targets"].modality == ModalityType.CLASS_LABEL and info["targets"].vocab_size == 10
     assert info["targets"].encoder.decode(3) == "3"
-    assert tiny_problem_cls().eval_metrics() == ["accuracy", "accuracy_top5"]
+    assert tiny_problem_cls().eval_metrics() == ["accuracy", "accuracy_top5", "neg_log_perplexity"]
 
 
 def test_missing_shards_name_the_command(tiny_problem_cls, tmp_path):

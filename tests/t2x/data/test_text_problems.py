@@ -5,7 +5,7 @@ import os
 import pytest
 
 from t2x.data.text_problems import Text2ClassProblem, Text2SelfProblem, Text2TextProblem
-from t2x.problem import Mode, SplitSpec
+from t2x.data.problem import Mode, SplitSpec
 
 TRAIN = [("the cat sat on the mat", "die katze sass auf der matte"),
          ("the dog sat on the log", "der hund sass auf dem baumstamm"),

@@ -16,6 +16,7 @@ from conftest import REPO_ROOT
 from t2x import registry
 from t2x.hparam import create_hparams
 from t2x.model import T2XModel
+from t2x.errors import ConfigError
 from t2x.training.trainer import Trainer, TrainingError
 
 
@@ -143,11 +144,11 @@ def test_changed_config_on_resume_is_refused_with_a_diff(data, tmp_path):
     problem, data_dir = data
     make(problem, data_dir, tmp_path / "run", train_steps=2).train()
     changed = make(problem, data_dir, tmp_path / "run", hp=tiny_hparams(hidden_size=32), train_steps=4)
-    with pytest.raises(TrainingError, match=r"another configuration \(hidden_size: 16 -> 32\).*--allow_config_change"):
+    with pytest.raises(ConfigError, match=r"another configuration \(hidden_size: 16 -> 32\).*--allow_config_change"):
         changed.train()
     assert json.loads((tmp_path / "run" / "hparams.json").read_text())["hidden_size"] == 16
     other_model = make(problem, data_dir, tmp_path / "run", hparams_set="other_set", train_steps=4)
-    with pytest.raises(TrainingError, match="hparams_set: 'basic_params1' -> 'other_set'"):
+    with pytest.raises(ConfigError, match="hparams_set: 'basic_params1' -> 'other_set'"):
         other_model.train()
 
 

@@ -2,22 +2,29 @@
 
 A problem answers three questions, each in hooks that have working defaults:
 
-* **Generation** (on the host, once, by ``t2x-datagen`` or ``t2x-trainer --generate_data``):
+* **Generation** (on the host, once, by ``t2x-datagen`` or ``t2x-trainer``):
   ``prepare_data`` fetches and checks the raw files; ``generate_samples`` yields raw samples
   of one split; ``encode_sample`` turns one into ``tf.train.Example`` features.
   ``generate_data`` writes them as sharded TFRecords named
   ``{problem}-{train|dev|test}-{i:05d}-of-{n:05d}`` in ``data_dir``: atomically, idempotently,
   reproducibly for a seed, with several processes when asked (see ``t2x.data.generator_utils``).
-  ``generate_samples`` and ``encode_sample`` keep no global state, so that a Beam pipeline
-  can call them per shard.
+  The seed reaches ``generate_samples`` as its ``seed`` argument and nothing is kept on the
+  instance, so one shard is a pure function of (problem, split, shard index, seed):
+  ``generate_shard`` writes exactly that, the unit an Apache Beam worker runs.
 * **Features** (on the host): ``feature_encoders`` (ids <-> readable values),
   ``hparams`` (modality and vocab size of each feature), ``feature_info`` (both, per feature).
-* **Reading** (inside ``tf.data``): ``example_reading_spec`` and ``decode_example`` parse and
-  decode *batches* of serialized examples (batch-first parsing is 2-10x faster than per
-  example); ``preprocess_example`` then runs per example, or on the whole parse batch when
-  the problem sets ``batch_preprocess``; ``dataset`` assembles the pipeline.
-  ``dataset`` is the one seam through which data enter training: a problem backed by another
-  source (TFDS, Beam output) overrides it alone.
+* **Reading** (inside ``tf.data``), in two halves that ``dataset`` chains:
+
+  - ``read`` (the reading half): shards -> (shuffle) -> batch-first parse and decode
+    (``example_reading_spec``, ``decode_example``; 2-10x faster than per example) -> a
+    dataset of *parse batches*. A problem backed by another source (TFDS, Beam output)
+    replaces this half alone;
+  - ``finish`` (the finishing half): ``preprocess_example`` per example (or per parse batch
+    with ``batch_preprocess``), ``_rev``/``_copy``, batching (fixed size, or by length with a
+    token budget), batch shuffling, prefetch.
+
+  ``element_spec(mode, hparams)`` runs both halves on zero records: the features' dtypes and
+  shapes, with no file opened (what a model is built from).
 
 T2T's ``_rev`` and ``_copy`` variants are the same class with ``was_reversed`` /
 ``was_copy`` set: features and problem hparams of ``inputs`` and ``targets`` are swapped, or
@@ -25,10 +32,12 @@ T2T's ``_rev`` and ``_copy`` variants are the same class with ``was_reversed`` /
 """
 
 import dataclasses
+import inspect
 import os
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from t2x import registry
+from t2x.errors import ConfigError, DataMissingError  # noqa: F401  (DataMissingError: re-exported)
 from t2x.hparam import HParams
 
 
@@ -70,11 +79,7 @@ class FeatureInfo:
     space_id: int = 0
 
 
-class DataMissingError(FileNotFoundError):
-    """The TFRecord shards or raw files a dataset needs are missing; the message names the fix."""
-
-
-class ProblemConfigError(ValueError):
+class ProblemConfigError(ConfigError):
     """A problem is misconfigured (an unset path, a malformed input line); the message says how."""
 
 
@@ -86,6 +91,9 @@ class Problem:
 
     # Shuffle the examples of each shard with the seed before writing (T2T shuffled on disk).
     shuffle_on_disk = True
+    # T2T's option: False draws every sample from the train split's generate_samples and
+    # deals them round-robin over the train and dev shards (T2T's 100 : 1 for text).
+    is_generate_per_split = True
     # True when preprocess_example also works on a leading batch dimension (same-shape
     # features, ops that broadcast per example): it then runs on the parse batches, before
     # unbatching. For MNIST that reads 6-7x faster than one tf.function call per example.
@@ -95,11 +103,11 @@ class Problem:
     variable_length = False
 
     def __init__(self, was_reversed: bool = False, was_copy: bool = False):
-        self.generation_seed = DEFAULT_RANDOM_SEED
         self._was_reversed = was_reversed
         self._was_copy = was_copy
-        self._hparams_cache: Optional[HParams] = None
+        self._hparams_cache: Dict[Tuple[Optional[str], Optional[str]], HParams] = {}
         self._encoders_cache: Dict[Optional[str], Dict[str, Any]] = {}
+        self._last_data_dir: Optional[str] = None
 
     # ------------------------------------------------------------------ names --
     @property
@@ -136,17 +144,28 @@ class Problem:
         """Host, once per ``generate_data``, before any shard: download and verify raw files,
         build vocabularies. Not called when every shard already exists. Default: nothing."""
 
-    def generate_samples(self, data_dir: str, tmp_dir: str, dataset_split: str) -> Iterator[Any]:
+    def generate_samples(self, data_dir: str, tmp_dir: str, dataset_split: str,
+                         seed: int = DEFAULT_RANDOM_SEED) -> Iterator[Any]:
         """Host, in each writer process: yields the raw samples of one split, in a fixed order.
 
         A sample is whatever ``encode_sample`` accepts (T2T's text problems yield
         ``{"inputs": str, "targets": str}``). Sample ``i`` goes to shard ``i % num_shards``;
         reading raw files here must be cheap relative to ``encode_sample`` because every
-        writer process iterates all samples and encodes only its own.
+        writer process iterates all samples and encodes only its own. ``seed`` is the run's
+        ``--random_seed``, for problems that draw their samples; an override may leave it
+        out of its signature (T2T's three-argument form) when it draws nothing.
         """
         raise NotImplementedError(
             f"{type(self).__name__} must implement generate_samples(data_dir, tmp_dir, "
-            "dataset_split) or override generate_data")
+            "dataset_split, seed) or override generate_data")
+
+    def samples(self, data_dir: str, tmp_dir: str, dataset_split: str, seed: int) -> Iterator[Any]:
+        """``generate_samples`` with ``seed`` passed when the override takes it."""
+        params = inspect.signature(self.generate_samples).parameters
+        takes_seed = "seed" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+        if takes_seed:
+            return self.generate_samples(data_dir, tmp_dir, dataset_split, seed=seed)
+        return self.generate_samples(data_dir, tmp_dir, dataset_split)
 
     def encode_sample(self, sample: Any, encoders: Dict[str, Any]) -> Dict[str, list]:
         """Host: one raw sample -> ``{feature name: list of int | float | bytes}``.
@@ -161,6 +180,22 @@ class Problem:
             out[key] = value if isinstance(value, (list, tuple)) else [value]
         return out
 
+    def generation_plan(self, data_dir: str) -> List[Tuple[str, List[str], str]]:
+        """``[(description, shard paths, split whose samples fill them)]``: one entry per
+        split, or with ``is_generate_per_split = False`` one entry whose train samples are
+        dealt over every split's shards."""
+        if self.is_generate_per_split:
+            return [(s.split, self.filepaths(data_dir, s.split, s.num_shards), s.split)
+                    for s in self.dataset_splits]
+        paths = [p for s in self.dataset_splits for p in self.filepaths(data_dir, s.split, s.num_shards)]
+        return [("+".join(s.split for s in self.dataset_splits), paths, DatasetSplit.TRAIN)]
+
+    def missing_shards(self, data_dir: str, splits: Optional[List[str]] = None) -> List[str]:
+        """Paths of the shards not yet in ``data_dir`` (of ``splits``, default all)."""
+        wanted = [s for s in self.dataset_splits if splits is None or s.split in splits]
+        return [p for s in wanted for p in self.filepaths(data_dir, s.split, s.num_shards)
+                if not os.path.exists(p)]
+
     def generate_data(self, data_dir: str, tmp_dir: str, task_id: int = -1, *,
                       num_processes: int = 1, random_seed: int = DEFAULT_RANDOM_SEED) -> Dict[str, Any]:
         """Host: writes every split's shards in ``data_dir``; downloads go to ``tmp_dir``.
@@ -172,25 +207,47 @@ class Problem:
         """
         from t2x.data import generator_utils  # floor 2, imported late to keep import light
 
-        self.generation_seed = random_seed  # read by problems that draw their samples
-
-        plans = {s.split: self.filepaths(data_dir, s.split, s.num_shards) for s in self.dataset_splits}
-        missing = [p for paths in plans.values() for p in paths if not os.path.exists(p)]
-        if missing:
-            os.makedirs(data_dir, exist_ok=True)
-            os.makedirs(tmp_dir, exist_ok=True)
-            self.prepare_data(data_dir, tmp_dir)
-        encoders = self.feature_encoders(data_dir) if missing else {}
+        encoders = self._prepare_for_generation(data_dir, tmp_dir)
         reports = {}
-        for split, paths in plans.items():
-            reports[split] = generator_utils.write_sharded(
+        for description, paths, source_split in self.generation_plan(data_dir):
+            reports[description] = generator_utils.write_sharded(
                 paths,
-                samples_fn=lambda split=split: self.generate_samples(data_dir, tmp_dir, split),
+                samples_fn=lambda split=source_split: self.samples(data_dir, tmp_dir, split, random_seed),
                 encode_fn=lambda sample: self.encode_sample(sample, encoders),
                 seed=random_seed, shuffle=self.shuffle_on_disk,
                 num_processes=num_processes, task_id=task_id,
-                description=f"{self.name} {split}")
+                description=f"{self.name} {description}")
         return reports
+
+    def generate_shard(self, data_dir: str, tmp_dir: str, dataset_split: str, shard_index: int, *,
+                       random_seed: int = DEFAULT_RANDOM_SEED) -> str:
+        """Host: writes one shard of ``dataset_split`` (what ``generate_data`` would write
+        there, byte for byte), whether or not it exists; returns its path. A pure function
+        of (problem, split, shard index, seed) once ``prepare_data`` has run."""
+        from t2x.data import generator_utils
+
+        spec = self._split_spec(dataset_split)
+        if not 0 <= shard_index < spec.num_shards:
+            raise ConfigError(f"shard_index {shard_index} is outside [0, {spec.num_shards}) for "
+                              f"the '{dataset_split}' split of {self.name}")
+        target = self.filepaths(data_dir, dataset_split, spec.num_shards)[shard_index]
+        encoders = self._prepare_for_generation(data_dir, tmp_dir, force=True)
+        for _, paths, source_split in self.generation_plan(data_dir):
+            if target in paths:
+                generator_utils.write_shard(
+                    target, self.samples(data_dir, tmp_dir, source_split, random_seed),
+                    lambda sample: self.encode_sample(sample, encoders), paths.index(target),
+                    len(paths), random_seed, self.shuffle_on_disk)
+        return target
+
+    def _prepare_for_generation(self, data_dir: str, tmp_dir: str, force: bool = False) -> Dict[str, Any]:
+        """Runs ``prepare_data`` when a shard is missing (or ``force``); the encoders."""
+        if force or self.missing_shards(data_dir):
+            os.makedirs(data_dir, exist_ok=True)
+            os.makedirs(tmp_dir, exist_ok=True)
+            self.prepare_data(data_dir, tmp_dir)
+            return self.feature_encoders(data_dir)
+        return {}
 
     # ------------------------------------------------------------------ files --
     def filepaths(self, data_dir: str, dataset_split: str, num_shards: int) -> List[str]:
@@ -209,13 +266,17 @@ class Problem:
         del shuffled
         return self.filepaths(data_dir, DatasetSplit.TEST, num_shards)
 
-    def data_filepaths(self, data_dir: str, dataset_split: str) -> List[str]:
-        """The complete shard list of a split, or ``DataMissingError`` naming the fix."""
+    def _split_spec(self, dataset_split: str) -> SplitSpec:
         spec = {s.split: s for s in self.dataset_splits}.get(dataset_split)
         if spec is None:
             raise DataMissingError(
                 f"problem {self.name} has no '{dataset_split}' split "
                 f"(it has {', '.join(s.split for s in self.dataset_splits)})")
+        return spec
+
+    def data_filepaths(self, data_dir: str, dataset_split: str) -> List[str]:
+        """The complete shard list of a split, or ``DataMissingError`` naming the fix."""
+        spec = self._split_spec(dataset_split)
         paths = self.filepaths(data_dir, dataset_split, spec.num_shards)
         present = [p for p in paths if os.path.exists(p)]
         if len(present) < len(paths):
@@ -245,9 +306,11 @@ class Problem:
 
     def get_hparams(self, model_hparams: Optional[HParams] = None,
                     data_dir: Optional[str] = None) -> HParams:
-        """The problem hparams (cached), ``_rev``/``_copy`` applied. ``data_dir`` is where
-        vocabularies are (text problems need it to know their vocab sizes)."""
-        if self._hparams_cache is None:
+        """The problem hparams for these arguments, ``_rev``/``_copy`` applied (cached per
+        ``(data_dir, model_hparams)``). ``data_dir`` is where vocabularies are (text problems
+        need it to know their vocab sizes). Returns a copy the caller may change."""
+        key = (data_dir, model_hparams.to_json(indent=None) if model_hparams is not None else None)
+        if key not in self._hparams_cache:
             hp = default_problem_hparams()
             hp.data_dir = data_dir
             self.hparams(hp, model_hparams)
@@ -255,13 +318,15 @@ class Problem:
             hp.vocab_size = _swap_or_copy(dict(hp.vocab_size), self._was_reversed, self._was_copy)
             if self._was_reversed:
                 hp.input_space_id, hp.target_space_id = hp.target_space_id, hp.input_space_id
-            self._hparams_cache = hp
-        return self._hparams_cache
+            self._hparams_cache[key] = hp
+        self._last_data_dir = data_dir
+        return self._hparams_cache[key].copy()
 
     @property
     def feature_info(self) -> Dict[str, FeatureInfo]:
-        """``{feature: FeatureInfo(modality, vocab_size, encoder, space_id)}``."""
-        hp = self.get_hparams()
+        """``{feature: FeatureInfo(modality, vocab_size, encoder, space_id)}``, for the
+        ``data_dir`` of the last ``get_hparams`` call (T2T's order: hparams first)."""
+        hp = self.get_hparams(data_dir=self._last_data_dir)
         encoders = self.get_feature_encoders(hp.data_dir)
         info = {}
         for name in set(hp.modality) | set(hp.vocab_size) | set(encoders):
@@ -274,7 +339,12 @@ class Problem:
         return info
 
     def eval_metrics(self) -> List[str]:
-        """Names of the eval metrics (``t2x.metrics`` implements them)."""
+        """Host: the names of the metrics evaluation reports (``t2x.metrics`` lists them):
+        teacher-forced ones computed in the compiled eval step (``accuracy``,
+        ``accuracy_top5``, ``accuracy_per_sequence``, ``neg_log_perplexity``,
+        ``perplexity``) and decode-based ones computed on the host from real decodes
+        (``bleu``, ``rouge_1``, ``rouge_2``, ``rouge_L``, ``edit_distance``, ``wer``).
+        The eval loss is always reported. Default: T2T's four."""
         return ["accuracy", "accuracy_top5", "accuracy_per_sequence", "neg_log_perplexity"]
 
     # ---------------------------------------------------------------- reading --
@@ -304,18 +374,35 @@ class Problem:
                 repeat: Optional[bool] = None, seed: Optional[int] = None,
                 deterministic: bool = False, drop_remainder: Optional[bool] = None,
                 input_context=None, parse_batch_size: int = 256):
-        """The ``tf.data.Dataset`` of a split: interleaved shards -> (shuffle) -> batch-first parse
-        and decode -> per-example ``preprocess_example`` -> (batch) -> prefetch.
+        """The ``tf.data.Dataset`` of a split: ``read`` then ``finish``.
 
         mode: ``Mode.TRAIN`` shuffles (files and a ``shuffle_buffer_size`` buffer) and repeats
           by default; other modes read once, in file order when ``deterministic``.
         dataset_split: defaults to train for TRAIN, dev otherwise.
-        seed: seeds the file and example shuffles (same seed, same order, when deterministic).
+        seed: seeds the file, example and batch shuffles (same seed, same order, when
+          deterministic).
         deterministic: keep the order of parallel stages fixed (slower; needed for exact resume).
-        batch_size: examples per batch; None yields single examples. ``drop_remainder`` defaults
-          to True in training.
+        batch_size: examples per batch (a token budget for ``variable_length`` problems);
+          None yields single examples. ``drop_remainder`` defaults to True in training.
         input_context: a ``tf.distribute.InputContext``; its pipeline reads its share of files.
         """
+        ds = self.read(mode, data_dir, dataset_split=dataset_split, shuffle_files=shuffle_files,
+                       shuffle_buffer_size=shuffle_buffer_size, repeat=repeat, seed=seed,
+                       deterministic=deterministic, input_context=input_context,
+                       parse_batch_size=parse_batch_size)
+        return self.finish(ds, mode, hparams, batch_size=batch_size, seed=seed,
+                           deterministic=deterministic, drop_remainder=drop_remainder)
+
+    def read(self, mode: str, data_dir: str, *, dataset_split: Optional[str] = None,
+             shuffle_files: Optional[bool] = None, shuffle_buffer_size: int = 1024,
+             repeat: Optional[bool] = None, seed: Optional[int] = None, deterministic: bool = False,
+             input_context=None, parse_batch_size: int = 256):
+        """The reading half, inside ``tf.data``: the split's shards, interleaved (files
+        shuffled in training), repeated and record-shuffled in training, parsed and decoded
+        in batches. Returns a dataset of *parse batches*: ``{feature: [b, ...]}`` with a
+        leading batch dimension of up to ``parse_batch_size`` (variable-length features
+        ragged). A problem backed by another source overrides this half (and
+        ``element_spec`` if it cannot read zero records)."""
         import tensorflow as tf
 
         is_training = mode == Mode.TRAIN
@@ -343,18 +430,40 @@ class Problem:
             ds = ds.repeat()
         if shuffle and shuffle_buffer_size > 1:
             ds = ds.shuffle(shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True)
+        return self.parse_records(ds, parse_batch_size=parse_batch_size, deterministic=deterministic)
+
+    def parse_records(self, records, *, parse_batch_size: int = 256, deterministic: bool = False):
+        """Serialized ``tf.train.Example``s -> parse batches (``example_reading_spec``,
+        ``decode_example``)."""
+        import tensorflow as tf
 
         spec = self.example_reading_spec()
+        return records.batch(parse_batch_size).map(
+            lambda serialized: self.decode_example(tf.io.parse_example(serialized, spec)),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
 
-        def parse_decode(serialized):
-            example = self.decode_example(tf.io.parse_example(serialized, spec))
-            return self._preprocess(example, mode, hparams) if self.batch_preprocess else example
+    def finish(self, parse_batches, mode: str, hparams: Optional[HParams] = None, *,
+               batch_size: Optional[int] = None, seed: Optional[int] = None,
+               deterministic: bool = False, drop_remainder: Optional[bool] = None):
+        """The finishing half, inside ``tf.data``: parse batches (as ``read`` yields them) ->
+        ``preprocess_example`` (per parse batch with ``batch_preprocess``, else per example)
+        -> ``_rev``/``_copy`` -> batches -> prefetch.
 
-        ds = ds.batch(parse_batch_size).map(parse_decode, num_parallel_calls=autotune,
-                                            deterministic=deterministic).unbatch()
-        if not self.batch_preprocess:
-            ds = ds.map(lambda ex: self._preprocess(ex, mode, hparams),
-                        num_parallel_calls=autotune, deterministic=deterministic)
+        Batching: ``batch_size`` examples, or for ``variable_length`` problems T2T's length
+        buckets with a ``batch_size`` token budget (``use_fixed_batch_size``: ``batch_size``
+        sequences a batch, bucketed by length all the same); in training,
+        ``batch_shuffle_size > 0`` shuffles the batches in a buffer of that many (seeded).
+        """
+        import tensorflow as tf
+
+        autotune = tf.data.AUTOTUNE
+        is_training = mode == Mode.TRAIN
+        if self.batch_preprocess:
+            ds = parse_batches.map(lambda ex: self._preprocess(ex, mode, hparams),
+                                   num_parallel_calls=autotune, deterministic=deterministic).unbatch()
+        else:
+            ds = parse_batches.unbatch().map(lambda ex: self._preprocess(ex, mode, hparams),
+                                             num_parallel_calls=autotune, deterministic=deterministic)
         if batch_size:
             drop = is_training if drop_remainder is None else drop_remainder
             if self.variable_length:
@@ -362,7 +471,19 @@ class Problem:
             else:
                 ds = ds.batch(batch_size, drop_remainder=drop, num_parallel_calls=autotune,
                               deterministic=deterministic)
+            shuffle_batches = int(hparams.get("batch_shuffle_size", 0) or 0) if hparams is not None else 0
+            if is_training and shuffle_batches > 1:
+                ds = ds.shuffle(shuffle_batches, seed=seed, reshuffle_each_iteration=True)
         return ds.prefetch(autotune)
+
+    def element_spec(self, mode: str, hparams: Optional[HParams] = None) -> Dict[str, Any]:
+        """``{feature: tf.TensorSpec}`` of one example as ``dataset(mode)`` yields it (no batch
+        dimension; None for variable lengths). Both halves run on zero records: no file is
+        opened, so it works before any shard exists. Host."""
+        import tensorflow as tf
+
+        no_records = tf.data.Dataset.from_tensor_slices(tf.constant([], tf.string))
+        return self.finish(self.parse_records(no_records), mode, hparams).element_spec
 
     def _batch_by_length(self, ds, batch_size: int, is_training: bool, hparams, drop: bool):
         """Token-budget batching (T2T): ``batch_size`` tokens a batch, buckets from
@@ -376,6 +497,8 @@ class Problem:
             batch_size=batch_size, max_length=max_length,
             min_length_bucket=hp("min_length_bucket", 8), length_bucket_step=hp("length_bucket_step", 1.1),
             drop_long_sequences=bool(max_length) and (is_training or hp("eval_drop_long_sequences", False)))
+        if hp("use_fixed_batch_size", False):  # T2T: batch_size sequences, not tokens
+            scheme["batch_sizes"] = [batch_size] * len(scheme["batch_sizes"])
         return batching.bucket_by_length(ds, scheme, drop_remainder=drop)
 
     def _preprocess(self, example, mode, hparams):

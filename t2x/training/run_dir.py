@@ -1,0 +1,216 @@
+"""The owner of a run directory: every file of a run's configuration is written and read here.
+
+    run = RunDir("~/t2x_train/image_mnist/shake_shake-shake_shake_quick")
+    run.write_config(hparams=hp, info=RunInfo(problem=..., model=..., hparams_set=...,
+                     data_dir=...), gin_config=gin.config_str(), flags_text=...)
+    loaded = run.load()          # problem (built under the run's gin config), hparams, names
+
+A run directory holds::
+
+    hparams.json   the resolved hparams (HParams.to_json)
+    run.json       problem, model and hparams set names; data_dir and t2x_usr_dir (where the
+                   vocabulary and the user's registrations are; not part of the config check)
+    config.gin     the gin config the run was trained under (gin.config_str())
+    flags.txt      the binary's flags
+    checkpoint, ckpt-<step>.*   the CheckpointManager's files (written by the trainer)
+
+Each file is written atomically (``t2x.fileio``). Every reader of a run -- the trainer on
+resume, ``t2x-decoder``, ``t2x-avg-checkpoints``, the exporter -- goes through ``RunDir``;
+``load()`` re-applies the run's ``config.gin`` before it builds the problem, so a run
+configured by ``--gin_param`` (a ``*_from_files`` problem's paths and vocabulary type)
+decodes without repeating them.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+from typing import Any, Dict, List, Optional
+
+from absl import logging
+
+from t2x import registry
+from t2x.errors import ConfigError, T2XError
+from t2x.fileio import atomic_path, write_text_atomic
+from t2x.hparam import HParams
+
+HPARAMS_FILE = "hparams.json"
+RUN_FILE = "run.json"
+GIN_FILE = "config.gin"
+FLAGS_FILE = "flags.txt"
+CONFIG_FILES = (HPARAMS_FILE, RUN_FILE, GIN_FILE, FLAGS_FILE)
+
+
+class RunDirError(T2XError, ValueError):
+    """Not a run directory, or a run whose configuration cannot be used as asked."""
+
+
+@dataclasses.dataclass
+class RunInfo:
+    """What ``run.json`` holds. ``problem``, ``model`` and ``hparams_set`` identify the run
+    (a change is refused on resume); ``data_dir`` and ``t2x_usr_dir`` only say where
+    things are."""
+    problem: str
+    model: str
+    hparams_set: str
+    data_dir: Optional[str] = None
+    t2x_usr_dir: Optional[str] = None
+
+    IDENTITY = ("problem", "model", "hparams_set")
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = dataclasses.asdict(self)
+        if out["t2x_usr_dir"] is None:
+            del out["t2x_usr_dir"]
+        return out
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A run read back: the problem instance (built under the run's gin config), its
+    hparams and names."""
+    problem: Any
+    model_name: str
+    hparams: HParams
+    hparams_set: str
+    data_dir: str
+    info: RunInfo
+
+
+class RunDir:
+    """One run directory; see the module docstring."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(os.path.expanduser(path))
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def exists(self) -> bool:
+        """True when the run's configuration has been written (hparams.json and run.json)."""
+        return all(os.path.exists(self.file(n)) for n in (HPARAMS_FILE, RUN_FILE))
+
+    def __repr__(self) -> str:
+        return f"RunDir({self.path!r})"
+
+    # -- reading ------------------------------------------------------------------------
+    def _require(self, name: str) -> str:
+        path = self.file(name)
+        if not os.path.exists(path):
+            raise RunDirError(f"{path} not found: --output_dir must be a t2x-trainer output directory")
+        return path
+
+    def read_hparams(self) -> HParams:
+        with open(self._require(HPARAMS_FILE), encoding="utf-8") as f:
+            return HParams.from_json(f.read())
+
+    def read_info(self) -> RunInfo:
+        with open(self._require(RUN_FILE), encoding="utf-8") as f:
+            raw = json.load(f)
+        fields = {f.name for f in dataclasses.fields(RunInfo)}
+        return RunInfo(**{k: v for k, v in raw.items() if k in fields})
+
+    def read_gin(self) -> str:
+        """The run's gin config text ('' when the run wrote none)."""
+        path = self.file(GIN_FILE)
+        if not os.path.exists(path):
+            return ""
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+    def latest_checkpoint(self) -> Optional[str]:
+        import tensorflow as tf
+
+        return tf.train.latest_checkpoint(self.path)
+
+    def checkpoints(self) -> List[str]:
+        """The run's checkpoint prefixes, oldest first (the CheckpointManager's index)."""
+        import tensorflow as tf
+
+        state = tf.train.get_checkpoint_state(self.path)
+        return list(state.all_model_checkpoint_paths) if state else []
+
+    def checkpoint(self, checkpoint_path: Optional[str] = None) -> str:
+        """``checkpoint_path`` if it exists, else the latest; RunDirError naming the fix."""
+        import tensorflow as tf
+
+        path = checkpoint_path or self.latest_checkpoint()
+        if not path or not tf.io.gfile.exists(path + ".index"):
+            where = f"at {checkpoint_path}" if checkpoint_path else f"in {self.path}"
+            raise RunDirError(f"no checkpoint {where}: train first, or pass "
+                              "--checkpoint_path=<dir>/ckpt-<step>")
+        return path
+
+    # -- comparing and writing ---------------------------------------------------------
+    def config_diff(self, hparams: HParams, info: RunInfo) -> List[str]:
+        """Readable differences between the run on disk and ``hparams``/``info`` (its
+        identity fields only); empty when the directory holds no run yet."""
+        if not os.path.exists(self.file(HPARAMS_FILE)):
+            return []
+        diff = self.read_hparams().diff(hparams)
+        if os.path.exists(self.file(RUN_FILE)):
+            old = self.read_info()
+            diff += [f"{k}: {getattr(old, k)!r} -> {getattr(info, k)!r}" for k in RunInfo.IDENTITY
+                     if getattr(old, k) != getattr(info, k)]
+        return diff
+
+    def check_config(self, hparams: HParams, info: RunInfo) -> None:
+        """Refuses a changed configuration (ConfigError with the diff and the fix)."""
+        diff = self.config_diff(hparams, info)
+        if diff:
+            raise ConfigError(
+                f"{self.path} holds a run with another configuration ({'; '.join(diff)}); "
+                "use another --output_dir, or pass --allow_config_change to continue anyway")
+
+    def write_config(self, *, hparams: HParams, info: RunInfo, gin_config: str,
+                     flags_text: Optional[str] = None) -> None:
+        """Writes hparams.json, run.json, config.gin (and flags.txt), each atomically."""
+        os.makedirs(self.path, exist_ok=True)
+        write_text_atomic(self.file(HPARAMS_FILE), hparams.to_json())
+        write_text_atomic(self.file(RUN_FILE), json.dumps(info.to_dict(), indent=2))
+        write_text_atomic(self.file(GIN_FILE), gin_config)
+        if flags_text is not None:
+            write_text_atomic(self.file(FLAGS_FILE), flags_text)
+
+    def copy_config_to(self, other: "RunDir") -> None:
+        """Copies this run's configuration files into ``other`` (e.g. averaged checkpoints)."""
+        os.makedirs(other.path, exist_ok=True)
+        for name in CONFIG_FILES:
+            if os.path.exists(self.file(name)):
+                with atomic_path(other.file(name)) as tmp:
+                    shutil.copyfile(self.file(name), tmp)
+
+    # -- loading -----------------------------------------------------------------------
+    def apply_gin(self) -> None:
+        """Parses the run's config.gin into this process's gin config (the trainer's and
+        the optimizers' configurables registered first)."""
+        import gin
+
+        from t2x.training import trainer  # noqa: F401  registers Trainer and the optimizers
+
+        text = self.read_gin()
+        if not text.strip():
+            return
+        try:
+            gin.parse_config(text)
+        except (ValueError, KeyError, SyntaxError) as e:
+            raise RunDirError(f"{self.file(GIN_FILE)} cannot be applied: {str(e).splitlines()[0]}") from None
+
+    def load(self, *, data_dir: Optional[str] = None, t2x_usr_dir: Optional[str] = None) -> LoadedRun:
+        """Reads the run back: its usr dir imported, its gin config applied, its problem
+        built, its hparams read. ``data_dir`` overrides the recorded one."""
+        from t2x import catalogue
+
+        info = self.read_info()
+        hparams = self.read_hparams()
+        catalogue.load()
+        usr_dir = t2x_usr_dir or info.t2x_usr_dir
+        if usr_dir and not t2x_usr_dir:
+            logging.info("Importing the run's --t2x_usr_dir=%s", usr_dir)
+            catalogue.import_usr_dir(usr_dir)
+        self.apply_gin()
+        data_dir = os.path.abspath(os.path.expanduser(data_dir or info.data_dir or ""))
+        if not data_dir or not os.path.isdir(data_dir):
+            raise RunDirError(f"data_dir {data_dir!r} not found (the vocabulary is there): pass --data_dir")
+        return LoadedRun(problem=registry.problem(info.problem), model_name=info.model,
+                         hparams=hparams, hparams_set=info.hparams_set, data_dir=data_dir, info=info)

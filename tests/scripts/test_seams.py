@@ -1,0 +1,183 @@
+"""The seams of a run, as a user meets them through the binaries: the card's bare command
+(default hparams set, data generated when missing), metrics chosen by the problem, a
+gin-configured run decoded from its directory alone, ``--schedule=train`` without dev
+shards, HParams-dashboard rows per run, unimplemented hparams refused."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import tensorflow as tf
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from conftest import DENSE_MODEL_CODE, REPO_ROOT, make_tiny_mnist
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
+
+USR_CODE = textwrap.dedent('''
+    import keras
+    from t2x import registry
+    from t2x.data.image import IdxImage2ClassProblem, idx_sources
+    from t2x.hparams.basic import basic_params1
+    from t2x.model import T2XModel
+
+    class _Tiny(IdxImage2ClassProblem):
+        train_shards = 2
+        source_files = idx_sources({TABLE!r}, ["http://127.0.0.1:9/"])
+
+    @registry.register_problem
+    class ImageTinyDigits(_Tiny):
+        pass
+
+    @registry.register_problem
+    class ImageTinyDigitsAccuracyOnly(_Tiny):
+        def eval_metrics(self):
+            return ["accuracy"]
+
+    @registry.register_model(default_hparams_set="my_dense_tiny")
+    {DENSE_MODEL}
+    @registry.register_hparams
+    def my_dense_tiny():
+        hp = basic_params1()
+        hp.batch_size, hp.hidden_size = 8, 16
+        hp.learning_rate_schedule, hp.learning_rate_constant = "constant", 0.01
+        return hp
+''')
+
+
+def run_binary(module, *args, timeout=240):
+    return subprocess.run([sys.executable, "-m", f"t2x.scripts.{module}", *args], capture_output=True,
+                          text=True, env=ENV, timeout=timeout, cwd=REPO_ROOT)
+
+
+@pytest.fixture
+def usr(tmp_path):
+    raw = tmp_path / "raw"
+    table, _ = make_tiny_mnist(str(raw))
+    usr_dir = tmp_path / "my_code"
+    usr_dir.mkdir()
+    (usr_dir / "__init__.py").write_text(USR_CODE.replace("{TABLE!r}", repr(table)).replace("{DENSE_MODEL}", DENSE_MODEL_CODE))
+    return tmp_path, [f"--t2x_usr_dir={usr_dir}", f"--tmp_dir={raw}", "--train_steps=3",
+                      "--eval_steps=2", "--log_every=1"]
+
+
+def test_the_bare_command_generates_data_and_uses_the_default_set(usr):
+    root, base = usr
+    data = root / "data"
+    result = run_binary("t2x_trainer", *base, "--problem=image_tiny_digits", "--model=my_dense_net",
+                        f"--data_dir={data}", f"--output_dir={root / 'out'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--hparams_set not given, using my_dense_tiny (model my_dense_net's default set)" in result.stderr
+    assert "3 shard(s) of image_tiny_digits missing from" in result.stderr
+    assert sorted(os.listdir(data)) == ["image_tiny_digits-dev-00000-of-00001",
+                                        "image_tiny_digits-train-00000-of-00002",
+                                        "image_tiny_digits-train-00001-of-00002"]
+    assert "train_and_evaluate done at step 3: accuracy " in result.stdout
+    assert '"hparams_set": "my_dense_tiny"' in (root / "out" / "run.json").read_text()
+
+
+def test_missing_raw_files_offline_fail_in_one_line_naming_tmp_dir(usr, tmp_path):
+    root, base = usr
+    empty = tmp_path / "empty_raw"
+    empty.mkdir()
+    result = run_binary("t2x_trainer", *[a for a in base if not a.startswith("--tmp_dir")],
+                        f"--tmp_dir={empty}", "--problem=image_tiny_digits", "--model=my_dense_net",
+                        f"--data_dir={root / 'data'}", f"--output_dir={root / 'out'}")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("t2x-trainer: error: ") and "--tmp_dir" in last and str(empty) in last
+    assert "Traceback" not in result.stderr
+
+
+def test_a_problem_that_asks_only_for_accuracy_reports_only_accuracy(usr):
+    root, base = usr
+    result = run_binary("t2x_trainer", *base, "--problem=image_tiny_digits_accuracy_only",
+                        "--model=my_dense_net", f"--data_dir={root / 'data'}", f"--output_dir={root / 'out'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    done = [line for line in result.stdout.splitlines() if "done at step 3" in line][0]
+    reported = {item.split()[0] for item in done.split(": ", 2)[2].split(", ")}
+    assert reported == {"accuracy", "loss", "eval_batches"}
+
+
+def test_schedule_train_needs_no_dev_shards(usr):
+    root, base = usr
+    data = root / "data"
+    result = run_binary("t2x_datagen", *[a for a in base if a.startswith(("--t2x_usr_dir", "--tmp_dir"))],
+                        "--problem=image_tiny_digits", f"--data_dir={data}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    os.remove(data / "image_tiny_digits-dev-00000-of-00001")
+    result = run_binary("t2x_trainer", *base, "--problem=image_tiny_digits", "--model=my_dense_net",
+                        "--schedule=train", f"--data_dir={data}", f"--output_dir={root / 'out'}",
+                        "--gin_param=Trainer.num_summary_images=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train done at step 3" in result.stdout
+    assert not (data / "image_tiny_digits-dev-00000-of-00001").exists()  # neither read nor generated
+
+
+def _dashboard_rows(run_dir):
+    """(trial id, hparams) of the HParams session-start records in run_dir/eval."""
+    rows = set()
+    eval_dir = os.path.join(run_dir, "eval")
+    for name in os.listdir(eval_dir):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(eval_dir, name)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name != "hparams":
+                    continue
+                data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                if data.HasField("session_start_info"):
+                    info = data.session_start_info
+                    hparams = {k: v.string_value or v.number_value for k, v in info.hparams.items()}
+                    rows.add((info.group_name, hparams["problem"], hparams["model"], hparams["hparams_set"]))
+    return rows
+
+
+def test_one_model_and_set_on_two_problems_are_two_dashboard_rows(usr):
+    root, base = usr
+    rows = set()
+    for problem in ("image_tiny_digits", "image_tiny_digits_accuracy_only"):
+        # The default output dir layout: <problem>/<model>-<set>; same basename for both.
+        out = root / "train" / problem / "my_dense_net-my_dense_tiny"
+        result = run_binary("t2x_trainer", *base, f"--problem={problem}", "--model=my_dense_net",
+                            f"--data_dir={root / 'data' / problem}", f"--output_dir={out}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        rows |= _dashboard_rows(out)
+    assert len({row[0] for row in rows}) == 2, rows
+    assert {row[1:] for row in rows} == {("image_tiny_digits", "my_dense_net", "my_dense_tiny"),
+                                         ("image_tiny_digits_accuracy_only", "my_dense_net", "my_dense_tiny")}
+
+
+def test_an_unimplemented_hparam_is_one_line_naming_it(usr):
+    root, base = usr
+    result = run_binary("t2x_trainer", *base, "--problem=image_tiny_digits", "--model=my_dense_net",
+                        "--hparams=activation_dtype=bfloat16", f"--data_dir={root / 'data'}",
+                        f"--output_dir={root / 'out'}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "t2x-trainer: error: hparam activation_dtype='bfloat16' is not supported: mixed precision is "
+        "not implemented yet; leave it at 'float32' (in --hparams for set 'my_dense_tiny')")
+    assert not (root / "out").exists() and not (root / "data").exists()  # refused before any write
+
+
+def test_a_gin_configured_run_decodes_from_its_directory_alone(tmp_path):
+    pairs = [("a b c", "c b a"), ("hello", "olleh"), ("ab ba", "ab ba"), ("xyz", "zyx")] * 6
+    for split, rows in (("train", pairs), ("dev", pairs[:4])):
+        (tmp_path / f"{split}.src").write_text("".join(s + "\n" for s, _ in rows))
+        (tmp_path / f"{split}.tgt").write_text("".join(t + "\n" for _, t in rows))
+    gin = [f"--gin_param=TranslateFromFiles.{side}_{kind}='{tmp_path / (side + ext)}'"
+           for side in ("train", "dev") for kind, ext in (("inputs", ".src"), ("targets", ".tgt"))]
+    gin.append("--gin_param=TranslateFromFiles.vocab_type='character'")
+    out = tmp_path / "out"
+    result = run_binary("t2x_trainer", "--problem=translate_from_files", "--model=transformer",
+                        "--hparams_set=transformer_test", f"--data_dir={tmp_path / 'data'}",
+                        f"--output_dir={out}", "--train_steps=2", "--eval_steps=1",
+                        "--hparams=batch_size=256", *gin)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not [f for f in os.listdir(tmp_path / "data") if f.startswith("vocab.")]  # characters: no file
+    source = tmp_path / "to_decode.txt"
+    source.write_text("a b c\nhello\n")
+    result = run_binary("t2x_decoder", f"--output_dir={out}", f"--decode_from_file={source}",
+                        f"--decode_to_file={tmp_path / 'decoded.txt'}", "--decode_hparams=extra_length=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len((tmp_path / "decoded.txt").read_text().splitlines()) == 2
