@@ -148,3 +148,40 @@ def test_per_example_and_batched_preprocessing_agree(tiny_problem_cls, tiny_mnis
     b = all_examples(per_example.dataset(Mode.EVAL, data_dir, deterministic=True))
     np.testing.assert_allclose(a[0], b[0], atol=1e-6)
     np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_generate_shard_is_the_shard_generate_data_writes(tiny_problem_cls, tiny_mnist, tmp_path):
+    problem, data_dir = generate(tiny_problem_cls, tiny_mnist, tmp_path)
+    tmp_dir, _, _ = tiny_mnist
+    other = str(tmp_path / "one_shard")
+    path = problem.generate_shard(other, tmp_dir, "train", 1, random_seed=1)
+    assert os.path.basename(path) == "tiny_mnist_fixture-train-00001-of-00003"
+    assert sorted(os.listdir(other)) == [os.path.basename(path)]
+    with open(path, "rb") as a, open(os.path.join(data_dir, os.path.basename(path)), "rb") as b:
+        assert a.read() == b.read()
+    with pytest.raises(ValueError, match=r"shard_index 3 is outside \[0, 3\)"):
+        problem.generate_shard(other, tmp_dir, "train", 3)
+
+
+def test_the_seed_reaches_generate_samples_as_an_argument(tmp_path):
+    from t2x import registry
+
+    problem = registry.problem("tiny_algo")
+    first = list(problem.samples(None, None, "train", seed=1))
+    assert first == list(problem.samples(None, None, "train", seed=1))
+    assert first != list(problem.samples(None, None, "train", seed=2))
+    assert not [k for k in vars(problem) if "seed" in k]  # no seed kept on the instance
+
+
+def test_element_spec_opens_no_file(tiny_problem_cls):
+    spec = tiny_problem_cls().element_spec(Mode.TRAIN)  # no data_dir at all
+    assert {k: (s.shape.as_list(), s.dtype) for k, s in spec.items()} == {
+        "inputs": ([28, 28, 1], tf.float32), "targets": ([1], tf.int64)}
+
+
+def test_get_hparams_follows_its_arguments(tiny_problem_cls, tmp_path):
+    problem = tiny_problem_cls()
+    a, b = problem.get_hparams(data_dir=str(tmp_path / "a")), problem.get_hparams(data_dir=str(tmp_path / "b"))
+    assert (a.data_dir, b.data_dir) == (str(tmp_path / "a"), str(tmp_path / "b"))
+    a.modality["inputs"] = "changed"  # a copy: the next caller is not affected
+    assert problem.get_hparams(data_dir=str(tmp_path / "a")).modality["inputs"] == ModalityType.IMAGE

@@ -122,3 +122,26 @@ def test_help_string_groups_each_registry():
     assert "Problems (" in text and "Models (" in text and "Hparams sets (" in text
     assert "image: image_fashion_mnist, image_mnist" in text
     assert re.search(r"^    basic: (\S+, )*basic_params1(,|$)", text, re.M)
+
+
+def test_every_catalogue_model_names_a_registered_default_set():
+    defaults = {name: registry.default_hparams_set(name) for name in registry.list_models()}
+    assert defaults["shake_shake"] == "shake_shake_quick" and defaults["transformer"] == "transformer_base"
+    assert all(name in registry.list_hparams() for name in defaults.values())
+    assert "shake_shake (default set shake_shake_quick)" in registry.help_string()
+
+
+def test_default_set_from_the_decorator_and_a_model_without_one(cleanup):
+    @registry.register_model(default_hparams_set="basic_params1")
+    class WithDefault:
+        pass
+
+    @registry.register_model("without_default_model")
+    class WithoutDefault:
+        pass
+
+    cleanup.extend([(registry.models, "with_default"), (registry.models, "without_default_model")])
+    assert registry.default_hparams_set("with_default") == "basic_params1"
+    with pytest.raises(registry.RegistryError, match="model 'without_default_model' names no default "
+                                                     "hparams set; pass --hparams_set"):
+        registry.default_hparams_set("without_default_model")
