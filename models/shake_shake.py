@@ -58,10 +58,14 @@ from t2x.models.basic import initializer_from_hparams
 STEM_FILTERS = 16  # T2T's "init_conv"
 
 
-def shake_shake_weights(batch_size, num_branches: int, dtype=tf.float32) -> List[tf.Tensor]:
+def shake_shake_weights(batch_size, num_branches: int, dtype=tf.float32,
+                        seed_generator: Optional[keras.random.SeedGenerator] = None) -> List[tf.Tensor]:
     """``num_branches`` random weights ``[B, 1, 1, 1]`` per example, summing to 1, uniform
-    on the simplex (for 2 branches: ``alpha ~ U(0, 1)`` and ``1 - alpha``)."""
-    draws = [-tf.math.log(tf.random.uniform([batch_size, 1, 1, 1], minval=1e-12, maxval=1.0))
+    on the simplex (for 2 branches: ``alpha ~ U(0, 1)`` and ``1 - alpha``). Drawn from
+    ``seed_generator`` (its state is a variable, saved in t2x checkpoints: a resumed run
+    draws what an uninterrupted one would)."""
+    draws = [-tf.math.log(keras.random.uniform([batch_size, 1, 1, 1], minval=1e-12, maxval=1.0,
+                                               seed=seed_generator))
              for _ in range(num_branches)]
     total = tf.add_n(draws)
     return [tf.cast(d / total, dtype) for d in draws]
@@ -137,6 +141,7 @@ class ShakeShakeBlock(keras.layers.Layer):
         self.skip = (ShakeShakeSkip(filters, stride, kernel_initializer, name="skip")
                      if in_filters != filters or stride != 1 else None)
         self.dropout = keras.layers.Dropout(dropout, name="dropout") if dropout else None
+        self.seed_generator = keras.random.SeedGenerator(name="shake_draws")
         if self.concat:
             self.concat_conv = keras.layers.Conv2D(filters, 1, use_bias=False,
                                                    kernel_initializer=kernel_initializer,
@@ -152,8 +157,8 @@ class ShakeShakeBlock(keras.layers.Layer):
         if training:
             if shake_weights is None:
                 batch = tf.shape(x)[0]
-                shake_weights = (shake_shake_weights(batch, self.num_branches, branches[0].dtype),
-                                 shake_shake_weights(batch, self.num_branches, branches[0].dtype))
+                shake_weights = tuple(shake_shake_weights(batch, self.num_branches, branches[0].dtype,
+                                                          self.seed_generator) for _ in range(2))
             forward, backward = shake_weights
             branches = shake(branches, forward, backward)
         else:

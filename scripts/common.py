@@ -15,6 +15,7 @@ from absl import flags, logging
 
 from t2x import catalogue, registry
 from t2x.errors import T2XError
+from t2x.training.preemption import Preempted
 
 FLAGS = flags.FLAGS
 
@@ -85,6 +86,9 @@ def guarded(binary: str, main):
     def wrapped(argv):
         try:
             return main(argv)
+        except Preempted as e:  # a signal stopped training after a checkpoint: not an error
+            print(f"{binary}: {e}", file=sys.stderr, flush=True)
+            sys.exit(e.exit_code)
         except T2XError as e:
             logging.debug("user error", exc_info=True)
             fail(binary, str(e))

@@ -63,7 +63,10 @@ def write_lines_atomic(path: str, lines: Iterable[str]) -> None:
             f.writelines(line + "\n" for line in lines)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True when process ``pid`` runs on this machine (or cannot be signalled by us)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -84,7 +87,7 @@ def stale_temporaries(paths: Iterable[str]) -> List[str]:
             continue
         for entry in os.listdir(directory):
             base, mark, pid = entry.rpartition(TMP_MARK)
-            if mark and base in names and pid.isdigit() and not _pid_alive(int(pid)):
+            if mark and base in names and pid.isdigit() and not pid_alive(int(pid)):
                 stale.append(os.path.join(directory, entry))
     return stale
 

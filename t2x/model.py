@@ -237,6 +237,22 @@ def checkpoint_weights(model: keras.Model):
     return module
 
 
+def random_state_variables(model: keras.Model) -> List[Any]:
+    """The variables of ``model`` that are not weights: the states of its Keras
+    ``SeedGenerator``s (every ``Dropout``'s, shake-shake's draws...), in a fixed order."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def checkpoint_random_state(model: keras.Model):
+    """A trackable of the model's random state (``random_state_variables``), what t2x
+    checkpoints store under ``model_random_state``: restored, the next dropout mask or
+    shake-shake draw is the one an uninterrupted run would have drawn."""
+    module = tf.Module()
+    module.states = [v.value if hasattr(v, "value") else v for v in random_state_variables(model)]
+    return module
+
+
 def _create_modalities(hparams: HParams, problem_hparams: HParams) -> Dict[str, Modality]:
     """One modality layer per feature. With ``shared_embedding`` (default True) the symbol
     features of one vocabulary size share one layer, hence one embedding matrix (T2T named

@@ -29,9 +29,12 @@ def average_checkpoints(run_dir: str, *, num_last: int = 5, output_dir: Optional
     output_dir = os.path.abspath(os.path.expanduser(output_dir or os.path.join(run_dir, "avg")))
     if num_last < 1:
         raise ConfigError(f"num_last must be >= 1, got {num_last}")
-    paths = run.checkpoints()[-num_last:]
-    if not paths:
-        raise RunDirError(f"no checkpoints in {run_dir}: train first")
+    available = run.checkpoints()
+    if len(available) < num_last:
+        raise RunDirError(f"--num_last_checkpoints={num_last} but {run_dir} holds {len(available)} "
+                          f"checkpoint(s){': train first' if not available else ''}; lower "
+                          "--num_last_checkpoints (or keep more with --keep_checkpoint_max)")
+    paths = available[-num_last:]
     if output_dir == run_dir:
         raise ConfigError("the averaged checkpoint needs its own directory (not the run's): it would "
                          "become the run's latest checkpoint and be resumed from")

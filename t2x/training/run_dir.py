@@ -12,6 +12,8 @@ A run directory holds::
                    vocabulary and the user's registrations are; not part of the config check)
     config.gin     the gin config the run was trained under (gin.config_str())
     flags.txt      the binary's flags
+    lock           while a trainer runs: its pid, host and start time (one trainer per run;
+                   readers -- continuous_eval, t2x-decoder -- do not take it)
     checkpoint, ckpt-<step>.*   the CheckpointManager's files (written by the trainer)
 
 Each file is written atomically (``t2x.fileio``). Every reader of a run -- the trainer on
@@ -25,24 +27,31 @@ import dataclasses
 import json
 import os
 import shutil
+import socket
+import time
 from typing import Any, Dict, List, Optional
 
 from absl import logging
 
 from t2x import registry
 from t2x.errors import ConfigError, T2XError
-from t2x.fileio import atomic_path, write_text_atomic
+from t2x.fileio import atomic_path, pid_alive, write_text_atomic
 from t2x.hparam import HParams
 
 HPARAMS_FILE = "hparams.json"
 RUN_FILE = "run.json"
 GIN_FILE = "config.gin"
 FLAGS_FILE = "flags.txt"
+LOCK_FILE = "lock"
 CONFIG_FILES = (HPARAMS_FILE, RUN_FILE, GIN_FILE, FLAGS_FILE)
 
 
 class RunDirError(T2XError, ValueError):
     """Not a run directory, or a run whose configuration cannot be used as asked."""
+
+
+class RunLockedError(RunDirError):
+    """Another live trainer holds the run directory's lock; the message names it."""
 
 
 @dataclasses.dataclass
@@ -121,14 +130,41 @@ class RunDir:
     def latest_checkpoint(self) -> Optional[str]:
         import tensorflow as tf
 
-        return tf.train.latest_checkpoint(self.path)
+        return tf.train.latest_checkpoint(self.path) or (self.checkpoint_files() or [None])[-1]
 
     def checkpoints(self) -> List[str]:
-        """The run's checkpoint prefixes, oldest first (the CheckpointManager's index)."""
+        """The run's checkpoint prefixes, oldest first (the CheckpointManager's index; the
+        files present when the index is missing)."""
         import tensorflow as tf
 
         state = tf.train.get_checkpoint_state(self.path)
-        return list(state.all_model_checkpoint_paths) if state else []
+        return list(state.all_model_checkpoint_paths) if state else self.checkpoint_files()
+
+    def checkpoint_files(self) -> List[str]:
+        """Prefixes of the ``ckpt-<step>`` checkpoints present on disk, by step."""
+        steps = []
+        for name in os.listdir(self.path) if os.path.isdir(self.path) else []:
+            stem, ext = os.path.splitext(name)
+            if ext == ".index" and stem.startswith("ckpt-") and stem[5:].isdigit():
+                steps.append(int(stem[5:]))
+        return [self.file(f"ckpt-{s}") for s in sorted(steps)]
+
+    def repair_checkpoint_index(self) -> Optional[str]:
+        """Rebuilds a missing ``checkpoint`` index from the ``ckpt-*`` files present (never
+        a silent restart at step 0); returns the latest prefix when it rebuilt one."""
+        import tensorflow as tf
+
+        present = self.checkpoint_files()
+        if not present or os.path.exists(self.file("checkpoint")):
+            return None
+        times = [os.path.getmtime(p + ".index") for p in present]
+        tf.compat.v1.train.update_checkpoint_state(
+            self.path, present[-1], all_model_checkpoint_paths=present,
+            all_model_checkpoint_timestamps=times, last_preserved_timestamp=min(times) - 1)
+        logging.warning("%s had no 'checkpoint' index: rebuilt it from the %d checkpoint(s) present "
+                        "(%s); resuming from %s", self.path, len(present),
+                        ", ".join(os.path.basename(p) for p in present), os.path.basename(present[-1]))
+        return present[-1]
 
     def checkpoint(self, checkpoint_path: Optional[str] = None) -> str:
         """``checkpoint_path`` if it exists, else the latest; RunDirError naming the fix."""
@@ -179,6 +215,52 @@ class RunDir:
             if os.path.exists(self.file(name)):
                 with atomic_path(other.file(name)) as tmp:
                     shutil.copyfile(self.file(name), tmp)
+
+    # -- the lock ------------------------------------------------------------------------
+    def lock_info(self) -> Optional[Dict[str, Any]]:
+        """The holder of the run's lock (``pid``, ``host``, ``started``), or None."""
+        try:
+            with open(self.file(LOCK_FILE), encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {"pid": -1, "host": "?", "started": "?"}  # half-written by a dead writer
+
+    def acquire_lock(self) -> None:
+        """Takes the run's lock (one trainer per run directory); a RunLockedError naming the
+        holder when another live process has it; a lock of a dead process (same host) is
+        taken over with a warning."""
+        os.makedirs(self.path, exist_ok=True)
+        mine = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        for _ in range(2):
+            try:
+                fd = os.open(self.file(LOCK_FILE), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.lock_info() or {}
+                if holder.get("host") == mine["host"] and holder.get("pid") == mine["pid"]:
+                    return  # ours already
+                if holder.get("host") in (mine["host"], "?") and not pid_alive(int(holder.get("pid", -1))):
+                    logging.warning("Taking over the lock of %s left by process %s (%s, started %s), "
+                                    "which is no longer running", self.path, holder.get("pid"),
+                                    holder.get("host"), holder.get("started"))
+                    os.remove(self.file(LOCK_FILE))
+                    continue
+                raise RunLockedError(
+                    f"{self.path} is in use by process {holder.get('pid')} on {holder.get('host')} "
+                    f"(since {holder.get('started')}); one trainer per run directory: wait for it, "
+                    f"stop it, or use another --output_dir")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(mine, f)
+            self._locked = True
+            return
+        raise RunLockedError(f"could not take the lock of {self.path}")
+
+    def release_lock(self) -> None:
+        holder = self.lock_info()
+        if holder and holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
+            os.remove(self.file(LOCK_FILE))
 
     # -- loading -----------------------------------------------------------------------
     def apply_gin(self) -> None:

@@ -33,6 +33,7 @@ distributed iterators are not checkpointable in TF 2.21, so under ``mirrored`` a
 refused with a readable diff unless ``allow_config_change``.
 """
 
+import contextlib
 import os
 from typing import Callable, Dict, List, Optional
 
@@ -45,9 +46,10 @@ from t2x import metrics as metrics_lib
 from t2x.data.problem import DatasetSplit, Mode
 from t2x.errors import ConfigError, T2XError
 from t2x.hparam import HParams
-from t2x.model import checkpoint_weights, create_model
+from t2x.model import checkpoint_random_state, checkpoint_weights, create_model
 from t2x.training import learning_rate as lr_lib
 from t2x.training import optimizers, reporting
+from t2x.training.preemption import Preempted, StopSignals
 from t2x.training.run_dir import RunDir, RunInfo
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -193,8 +195,13 @@ class Trainer:
                 raise ConfigError(f"decode metrics {', '.join(self.decode_metrics)} need a problem with "
                                   f"inputs and symbol targets; {self.problem.full_name} has neither "
                                   "both: remove them from eval_metrics() (or --eval_decode_split)")
+        # Weights, random state (every SeedGenerator: dropout masks, shake-shake draws),
+        # optimizer and step: a resumed run continues the uninterrupted one bit for bit.
         self.ckpt = tf.train.Checkpoint(model_weights=checkpoint_weights(self.model),
+                                        model_random_state=checkpoint_random_state(self.model),
                                         optimizer=self.optimizer, step=self.step)
+        if self.is_chief:
+            self.run_dir.repair_checkpoint_index()
         # Under multi_worker every worker takes part in saving; only the chief writes to
         # output_dir, the others to a scratch folder of their own inside it.
         ckpt_dir = self.output_dir if self.is_chief else os.path.join(
@@ -208,14 +215,6 @@ class Trainer:
         return RunInfo(problem=self.problem.full_name, model=self.model_name,
                        hparams_set=self.hparams_set, data_dir=self.data_dir,
                        t2x_usr_dir=self.t2x_usr_dir)
-
-    def check_and_write_config(self) -> None:
-        """Refuses a changed configuration on resume (unless allowed); writes the run's
-        configuration files (``RunDir.write_config``)."""
-        if not self.allow_config_change:
-            self.run_dir.check_config(self.hparams, self.run_info())
-        self.run_dir.write_config(hparams=self.hparams, info=self.run_info(),
-                                  gin_config=gin.config_str(), flags_text=self.flags_text)
 
     # ------------------------------------------------------------------ steps --
     def _replica_train_step(self, features):
@@ -279,24 +278,56 @@ class Trainer:
 
     # --------------------------------------------------------------- schedules --
     def restore(self) -> int:
-        """Restores the latest checkpoint of output_dir, if any; returns its step."""
+        """Restores the latest readable checkpoint of output_dir, if any; returns its step.
+        An unreadable checkpoint (truncated, overwritten) is named in a warning and the one
+        before it is tried; when none can be read, a TrainingError names them."""
         self._build()
-        latest = self.manager.latest_checkpoint
-        if latest:
-            self.ckpt.restore(latest).assert_existing_objects_matched()
-            logging.info("Restored %s (step %d)", latest, int(self.step.numpy()))
+        self.restored_path = None
+        candidates = list(reversed(self.manager.checkpoints))
+        for path in candidates:
+            try:
+                self.ckpt.restore(path).assert_existing_objects_matched()
+            except (tf.errors.OpError, ValueError, IndexError, AssertionError) as e:
+                reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                logging.warning("checkpoint %s cannot be read (%s): trying the one before it", path, reason)
+                continue
+            self.restored_path = path
+            logging.info("Restored %s (step %d)", path, int(self.step.numpy()))
+            return int(self.step.numpy())
+        if candidates:
+            raise TrainingError(f"no checkpoint of {self.output_dir} can be read "
+                                f"({', '.join(os.path.basename(c) for c in candidates)}): delete them to "
+                                "start again, or use another --output_dir")
         return int(self.step.numpy())
 
     def train(self, eval_fn: Optional[Callable[[], Dict[str, float]]] = None) -> Dict[str, float]:
-        """Trains up to ``train_steps`` global steps, from the latest checkpoint if any."""
+        """Trains up to ``train_steps`` global steps, from the latest checkpoint if any.
+
+        The chief takes the run directory's lock first (one trainer per run), checks the
+        configuration, restores, and only then writes the configuration files. SIGTERM or
+        SIGINT saves a checkpoint at the step reached and raises ``Preempted``."""
         self._build()
         if self.is_chief:
-            self.check_and_write_config()
-        start_step = self.restore()
-        if start_step >= self.train_steps:
-            logging.info("Step %d >= --train_steps=%d: training is done, nothing to train",
-                         start_step, self.train_steps)
-            return {}
+            self.run_dir.acquire_lock()
+        try:
+            if self.is_chief and not self.allow_config_change:
+                self.run_dir.check_config(self.hparams, self.run_info())
+            start_step = self.restore()
+            if self.is_chief:
+                self.run_dir.write_config(hparams=self.hparams, info=self.run_info(),
+                                          gin_config=gin.config_str(), flags_text=self.flags_text)
+            if start_step >= self.train_steps:
+                logging.info("Step %d >= --train_steps=%d: training is done, nothing to train",
+                             start_step, self.train_steps)
+                return {}
+            catch = StopSignals() if self.strategy_name != "multi_worker" else contextlib.nullcontext()
+            with catch as stop:
+                return self._train_loop(start_step, eval_fn, stop)
+        finally:
+            if self.is_chief:
+                self.run_dir.release_lock()
+
+    def _train_loop(self, start_step: int, eval_fn, stop) -> Dict[str, float]:
         default = self.strategy_name == "default"
         dist = self.strategy.distribute_datasets_from_function(
             self._dataset_fn(Mode.TRAIN, skip_batches=0 if default else start_step))
@@ -304,10 +335,8 @@ class Trainer:
         if default:
             iter_ckpt = tf.train.Checkpoint(iterator=iterator)
             self.ckpt.iterator = iterator  # saved with every checkpoint from now on
-            latest = self.manager.latest_checkpoint
-            if latest and start_step:
-                status = iter_ckpt.restore(latest)
-                status.expect_partial()
+            if self.restored_path and start_step:
+                iter_ckpt.restore(self.restored_path).expect_partial()
         writer = reporting.summary_writer(os.path.join(self.output_dir, "train"), self.is_chief)
         if start_step == 0:
             reporting.write_run_text(writer, hparams_json=self.hparams.to_json(),
@@ -334,9 +363,11 @@ class Trainer:
             if step % self.save_checkpoints_steps == 0 or step == self.train_steps:
                 self.manager.save(checkpoint_number=step)
             if eval_fn is not None and (step % self.eval_every == 0 and step < self.train_steps):
-                if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
-                    self.manager.save(checkpoint_number=step)
+                self._save_at(step)
                 eval_fn()
+            if stop is not None and stop.requested:
+                progress.finished(step, start_step)
+                raise Preempted(stop.message(step, self._save_at(step)), exit_code=stop.exit_code)
         progress.finished(step, start_step)
         return metrics
 
@@ -415,8 +446,18 @@ class Trainer:
             raise ConfigError(f"--schedule={schedule!r} is not one of {', '.join(schedules)}")
         return schedules[schedule]()
 
+    def _save_at(self, step: int) -> str:
+        """The checkpoint of ``step``: saved now unless it is the latest already."""
+        latest = self.manager.latest_checkpoint
+        if latest is None or not latest.endswith(f"-{step}"):
+            latest = self.manager.save(checkpoint_number=step)
+        return latest
+
     def _restore_and_evaluate(self) -> Dict[str, float]:
         self.restore()
+        if self.restored_path is None:
+            raise TrainingError(f"--schedule=evaluate found no checkpoint in {self.output_dir}: "
+                                "train first (--schedule=train_and_evaluate), or point --output_dir at a run")
         return self.evaluate()
 
     def _write_image_summary(self, writer) -> None:

@@ -63,21 +63,6 @@ def usr(tmp_path):
                       "--eval_steps=2", "--log_every=1"]
 
 
-def test_the_bare_command_generates_data_and_uses_the_default_set(usr):
-    root, base = usr
-    data = root / "data"
-    result = run_binary("t2x_trainer", *base, "--problem=image_tiny_digits", "--model=my_dense_net",
-                        f"--data_dir={data}", f"--output_dir={root / 'out'}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "--hparams_set not given, using my_dense_tiny (model my_dense_net's default set)" in result.stderr
-    assert "3 shard(s) of image_tiny_digits missing from" in result.stderr
-    assert sorted(os.listdir(data)) == ["image_tiny_digits-dev-00000-of-00001",
-                                        "image_tiny_digits-train-00000-of-00002",
-                                        "image_tiny_digits-train-00001-of-00002"]
-    assert "train_and_evaluate done at step 3: accuracy " in result.stdout
-    assert '"hparams_set": "my_dense_tiny"' in (root / "out" / "run.json").read_text()
-
-
 def test_missing_raw_files_offline_fail_in_one_line_naming_tmp_dir(usr, tmp_path):
     root, base = usr
     empty = tmp_path / "empty_raw"
@@ -89,16 +74,6 @@ def test_missing_raw_files_offline_fail_in_one_line_naming_tmp_dir(usr, tmp_path
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("t2x-trainer: error: ") and "--tmp_dir" in last and str(empty) in last
     assert "Traceback" not in result.stderr
-
-
-def test_a_problem_that_asks_only_for_accuracy_reports_only_accuracy(usr):
-    root, base = usr
-    result = run_binary("t2x_trainer", *base, "--problem=image_tiny_digits_accuracy_only",
-                        "--model=my_dense_net", f"--data_dir={root / 'data'}", f"--output_dir={root / 'out'}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    done = [line for line in result.stdout.splitlines() if "done at step 3" in line][0]
-    reported = {item.split()[0] for item in done.split(": ", 2)[2].split(", ")}
-    assert reported == {"accuracy", "loss", "eval_batches"}
 
 
 def test_schedule_train_needs_no_dev_shards(usr):
@@ -133,16 +108,29 @@ def _dashboard_rows(run_dir):
     return rows
 
 
-def test_one_model_and_set_on_two_problems_are_two_dashboard_rows(usr):
+def test_bare_command_problem_metrics_and_one_dashboard_row_per_run(usr):
+    """Two runs of one model with no --hparams_set on two problems, each into an empty data
+    dir and an output dir of the default layout (same basename for both): the default set is
+    used and announced, the shards are generated, each problem's eval_metrics() decides what
+    is reported, and the two runs are two rows of the HParams dashboard."""
     root, base = usr
-    rows = set()
+    rows, reported = set(), {}
     for problem in ("image_tiny_digits", "image_tiny_digits_accuracy_only"):
-        # The default output dir layout: <problem>/<model>-<set>; same basename for both.
-        out = root / "train" / problem / "my_dense_net-my_dense_tiny"
+        data, out = root / "data" / problem, root / "train" / problem / "my_dense_net-my_dense_tiny"
         result = run_binary("t2x_trainer", *base, f"--problem={problem}", "--model=my_dense_net",
-                            f"--data_dir={root / 'data' / problem}", f"--output_dir={out}")
+                            f"--data_dir={data}", f"--output_dir={out}")
         assert result.returncode == 0, result.stderr[-3000:]
+        assert "--hparams_set not given, using my_dense_tiny (model my_dense_net's default set)" in result.stderr
+        assert f"3 shard(s) of {problem} missing from" in result.stderr
+        assert sorted(os.listdir(data)) == [f"{problem}-dev-00000-of-00001", f"{problem}-train-00000-of-00002",
+                                            f"{problem}-train-00001-of-00002"]
+        assert '"hparams_set": "my_dense_tiny"' in (out / "run.json").read_text()
+        done = [line for line in result.stdout.splitlines() if "train_and_evaluate done at step 3: " in line][0]
+        reported[problem] = {item.split()[0] for item in done.split(": ", 2)[2].split(", ")}
         rows |= _dashboard_rows(out)
+    assert reported == {"image_tiny_digits": {"accuracy", "accuracy_top5", "neg_log_perplexity", "loss",
+                                              "eval_batches"},
+                        "image_tiny_digits_accuracy_only": {"accuracy", "loss", "eval_batches"}}
     assert len({row[0] for row in rows}) == 2, rows
     assert {row[1:] for row in rows} == {("image_tiny_digits", "my_dense_net", "my_dense_tiny"),
                                          ("image_tiny_digits_accuracy_only", "my_dense_net", "my_dense_tiny")}
@@ -172,7 +160,7 @@ def test_a_gin_configured_run_decodes_from_its_directory_alone(tmp_path):
     result = run_binary("t2x_trainer", "--problem=translate_from_files", "--model=transformer",
                         "--hparams_set=transformer_test", f"--data_dir={tmp_path / 'data'}",
                         f"--output_dir={out}", "--train_steps=2", "--eval_steps=1",
-                        "--hparams=batch_size=256", *gin)
+                        "--schedule=train", "--hparams=batch_size=256", *gin)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not [f for f in os.listdir(tmp_path / "data") if f.startswith("vocab.")]  # characters: no file
     source = tmp_path / "to_decode.txt"

@@ -1,0 +1,189 @@
+"""The trainer's promises at the edges: exact resume of stochastic models (random state in
+the checkpoint), preemption by SIGTERM, one trainer per run directory, a lost checkpoint
+index and an unreadable checkpoint."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT
+from t2x import registry
+from t2x.hparam import create_hparams
+from t2x.training.run_dir import RunDir, RunLockedError
+from t2x.training.trainer import Trainer, TrainingError
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
+
+
+@pytest.fixture(scope="module")
+def tiny_algo_data(tmp_path_factory):
+    data_dir = str(tmp_path_factory.mktemp("algo"))
+    registry.problem("tiny_algo").generate_data(data_dir, data_dir + "/tmp")
+    return data_dir
+
+
+@pytest.fixture
+def mnist_data(tiny_problem_cls, tiny_mnist, tmp_path):
+    tmp_dir, _, _ = tiny_mnist
+    data_dir = str(tmp_path / "mnist")
+    tiny_problem_cls().generate_data(data_dir, tmp_dir)
+    return tiny_problem_cls, data_dir
+
+
+CASES = {
+    # model, hparams set, overrides: each draws random numbers in every training step.
+    "shake_shake": ("shake_shake", "shake_shake_tiny", "batch_size=8"),
+    "transformer_dropout_0.3": ("transformer", "transformer_test",
+                                "batch_size=128,layer_prepostprocess_dropout=0.3,attention_dropout=0.3,"
+                                "relu_dropout=0.3"),
+    "basic_fc_dropout": ("basic_fc_relu", "basic_fc_tiny", "dropout=0.3,batch_size=8"),
+}
+
+
+def _trainer(problem, data_dir, out, model, hp, **kw):
+    args = dict(problem=problem, model_name=model, hparams=hp, hparams_set="test", data_dir=data_dir,
+                output_dir=str(out), train_steps=4, eval_steps=1, eval_every=1000,
+                save_checkpoints_steps=1000, log_every=3)
+    args.update(kw)
+    return Trainer(**args)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_stopped_and_resumed_stochastic_run_equals_the_uninterrupted_one(case, mnist_data, tiny_algo_data,
+                                                                          tmp_path):
+    model, hparams_set, overrides = CASES[case]
+    if model == "transformer":
+        problem_fn, data_dir = (lambda: registry.problem("tiny_algo")), tiny_algo_data
+    else:
+        cls, data_dir = mnist_data
+        problem_fn = cls
+    straight = _trainer(problem_fn(), data_dir, tmp_path / "straight", model, create_hparams(hparams_set, overrides))
+    straight.train()
+    first = _trainer(problem_fn(), data_dir, tmp_path / "resumed", model, create_hparams(hparams_set, overrides),
+                     train_steps=2)
+    first.train()
+    second = _trainer(problem_fn(), data_dir, tmp_path / "resumed", model, create_hparams(hparams_set, overrides))
+    second.train()
+    assert int(second.step.numpy()) == 4
+    diff = max(float(np.max(np.abs(a.numpy() - b.numpy()))) for a, b in
+               zip(straight.model.weights, second.model.weights))
+    assert diff == 0.0
+    # and the random state really moved: the resumed generators are not at their start
+    fresh = _trainer(problem_fn(), data_dir, tmp_path / "fresh", model, create_hparams(hparams_set, overrides))
+    fresh._build()
+    states = [v.numpy() for v in fresh.ckpt.model_random_state.states]
+    assert states and any((s != v.numpy()).any() for s, v in zip(states, second.ckpt.model_random_state.states))
+
+
+def _binary(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "t2x.scripts.t2x_trainer", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO_ROOT, **kw)
+
+
+def _algo_args(data_dir, out, steps):
+    return ["--problem=tiny_algo", "--model=transformer", "--hparams_set=transformer_test",
+            f"--data_dir={data_dir}", f"--output_dir={out}", f"--train_steps={steps}", "--log_every=1",
+            "--save_checkpoints_steps=100000", "--schedule=train", "--hparams=batch_size=64"]
+
+
+def test_sigterm_saves_a_checkpoint_and_the_rerun_continues(tiny_algo_data, tmp_path):
+    out = tmp_path / "run"
+    proc = _binary(*_algo_args(tiny_algo_data, out, 100000))
+    deadline = time.monotonic() + 120
+    lines = []
+    while time.monotonic() < deadline:  # wait until it trains, then preempt it
+        line = proc.stderr.readline()
+        lines.append(line)
+        if "step 2/100000" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, "".join(lines) + err[-2000:]
+    message = [line for line in err.splitlines() if "stopped by SIGTERM" in line]
+    assert message and message[-1].startswith("t2x-trainer: stopped by SIGTERM at step ")
+    step = int(message[-1].split("at step ")[1].split(":")[0])
+    assert step >= 2 and (out / f"ckpt-{step}.index").exists()
+    assert not (out / "lock").exists()
+    rerun = _binary(*_algo_args(tiny_algo_data, out, step + 2))
+    stdout, err = rerun.communicate(timeout=180)
+    assert rerun.returncode == 0, err[-3000:]
+    assert f"(step {step})" in err and f"step {step + 2}/{step + 2}" in err
+    assert f"train done at step {step + 2}" in stdout
+
+
+def test_one_trainer_per_run_directory_and_stale_locks_are_taken_over(tiny_algo_data, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
+                                          "started": "2026-12-01T10:00:00"}))
+    start = time.monotonic()
+    second = _binary(*_algo_args(tiny_algo_data, out, 2))
+    _, err = second.communicate(timeout=60)
+    assert second.returncode == 1 and time.monotonic() - start < 30
+    assert err.strip().splitlines()[-1] == (
+        f"t2x-trainer: error: {out} is in use by process {os.getpid()} on {os.uname().nodename} "
+        "(since 2026-12-01T10:00:00); one trainer per run directory: wait for it, stop it, or use "
+        "another --output_dir")
+    assert sorted(os.listdir(out)) == ["lock"]  # nothing written by the refused trainer
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / "lock").write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename,
+                                          "started": "2026-12-01T10:00:00"}))
+    third = _binary(*_algo_args(tiny_algo_data, out, 2))
+    _, err = third.communicate(timeout=180)
+    assert third.returncode == 0, err[-3000:]
+    assert "Taking over the lock" in err and "no longer running" in err
+    assert not (out / "lock").exists()
+
+
+def test_lock_api_refuses_a_live_holder(tmp_path):
+    run = RunDir(str(tmp_path / "run"))
+    run.acquire_lock()
+    holder = run.lock_info()
+    assert holder["pid"] == os.getpid()
+    other = RunDir(str(tmp_path / "run"))
+    other.acquire_lock()  # the same process may take it again
+    (tmp_path / "run" / "lock").write_text(json.dumps(dict(holder, pid=1)))  # pid 1 is alive
+    with pytest.raises(RunLockedError, match="is in use by process 1"):
+        other.acquire_lock()
+
+
+def _mnist_trainer(mnist_data, out, **kw):
+    cls, data_dir = mnist_data
+    args = dict(train_steps=6, save_checkpoints_steps=2, keep_checkpoint_max=5)
+    args.update(kw)
+    return _trainer(cls(), data_dir, out, "basic_fc_relu", create_hparams("basic_fc_tiny", "batch_size=8"), **args)
+
+
+def test_a_lost_checkpoint_index_is_rebuilt_not_a_restart(mnist_data, tmp_path):
+    out = tmp_path / "run"
+    _mnist_trainer(mnist_data, out, train_steps=4).train()
+    os.remove(out / "checkpoint")
+    resumed = _mnist_trainer(mnist_data, out)
+    assert resumed.restore() == 4
+
+
+def test_an_unreadable_latest_checkpoint_falls_back_to_the_one_before(mnist_data, tmp_path):
+    out = tmp_path / "run"
+    _mnist_trainer(mnist_data, out, train_steps=4).train()
+    data_file = [f for f in os.listdir(out) if f.startswith("ckpt-4.data")][0]
+    with open(out / data_file, "r+b") as f:
+        f.truncate(100)
+    resumed = _mnist_trainer(mnist_data, out)
+    assert resumed.restore() == 2 and resumed.restored_path.endswith("ckpt-2")
+    for name in os.listdir(out):
+        if name.startswith("ckpt-2.data"):
+            with open(out / name, "r+b") as f:
+                f.truncate(10)
+    with pytest.raises(TrainingError, match=r"no checkpoint of .* can be read \(ckpt-4, ckpt-2\)"):
+        _mnist_trainer(mnist_data, out).restore()
+
+
+def test_evaluate_without_a_checkpoint_is_an_error(mnist_data, tmp_path):
+    with pytest.raises(TrainingError, match="--schedule=evaluate found no checkpoint"):
+        _mnist_trainer(mnist_data, tmp_path / "empty").run("evaluate")
