@@ -42,7 +42,7 @@ setuptools.setup(
         # Pick one: the CPU build on machines without a GPU, the full build otherwise.
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "pytest-xdist>=3"],  # the suite runs on 2 workers (-n 2)
     },
     entry_points={
         "console_scripts": [

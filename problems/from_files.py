@@ -16,6 +16,7 @@ registered subclasses).
 """
 
 import gzip
+import itertools
 import os
 from typing import Optional, Sequence
 
@@ -24,17 +25,35 @@ import gin
 from t2x import registry
 from t2x.data.text_problems import Text2ClassProblem, Text2SelfProblem, Text2TextProblem
 from t2x.data.problem import DataMissingError, DatasetSplit, ProblemConfigError, SplitSpec
+from t2x.errors import DataError
 
 
 def read_lines(path: str):
-    """Lines of a plain or gzipped UTF-8 file, newline stripped."""
+    """Lines of a plain or gzipped UTF-8 file, newline stripped; bytes that are not UTF-8
+    are a DataError naming ``file:line``."""
     path = os.path.expanduser(path)
     if not os.path.exists(path):
         raise DataMissingError(f"{path}: no such file (check the --gin_param that sets it)")
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            yield line.rstrip("\n")
+    with opener(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                yield raw.decode("utf-8").rstrip("\n").rstrip("\r")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{n}: not UTF-8 ({e.reason} at byte {e.start} of the line); "
+                                "convert the file to UTF-8 (e.g. iconv -t UTF-8)") from None
+
+
+def read_parallel(inputs_path: str, targets_path: str):
+    """Pairs of lines of two line-aligned files; files of different lengths are a DataError."""
+    inputs, targets = read_lines(inputs_path), read_lines(targets_path)
+    n = 0
+    for n, (source, target) in enumerate(itertools.zip_longest(inputs, targets), 1):
+        if source is None or target is None:
+            longer, shorter = (targets_path, inputs_path) if source is None else (inputs_path, targets_path)
+            raise DataError(f"{inputs_path} and {targets_path} are not line-aligned: {shorter} ends "
+                            f"after {n - 1} lines, {longer} goes on; one example a line in both")
+        yield source, target
 
 
 class _FromFiles:
@@ -68,9 +87,7 @@ class TranslateFromFiles(_FromFiles, Text2TextProblem):
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         prefix = "train" if dataset_split == DatasetSplit.TRAIN else "dev"
-        sources = read_lines(self._path(f"{prefix}_inputs"))
-        targets = read_lines(self._path(f"{prefix}_targets"))
-        for source, target in zip(sources, targets):
+        for source, target in read_parallel(self._path(f"{prefix}_inputs"), self._path(f"{prefix}_targets")):
             if source.strip() and target.strip():
                 yield {"inputs": source.strip(), "targets": target.strip()}
 

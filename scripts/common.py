@@ -8,6 +8,7 @@ hparam, a refused config) ends with one line on stderr that names the fix, and e
 
 import os
 import sys
+import tokenize
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's INFO lines bury ours; warnings stay
 
@@ -47,13 +48,28 @@ def parse_gin(binary: str) -> None:
 
     try:
         gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param, finalize_config=False)
-    except (ValueError, OSError) as e:  # unknown configurable, bad syntax, missing file
-        fail(binary, f"--gin_file/--gin_param: {str(e).splitlines()[0]}")
+    except SyntaxError as e:  # gin's parser: file (or binding) and line
+        where = f"{e.filename}:{e.lineno}" if e.filename and e.filename != "<string>" else "--gin_param"
+        fail(binary, f"{where}: gin syntax error: {e.msg} in {(e.text or '').strip()!r}")
+    except tokenize.TokenError as e:  # an unclosed bracket: find the file it is in
+        where = next((f for f in FLAGS.gin_file if _tokenize_fails(f)), "--gin_param")
+        fail(binary, f"{where}:{e.args[1][0]}: gin syntax error: {e.args[0]} (an unclosed bracket?)")
+    except (ValueError, OSError, KeyError) as e:  # unknown configurable or parameter, missing file
+        fail(binary, f"--gin_file/--gin_param: {str(e).strip().splitlines()[0]}")
 
 
 def announcer(binary: str):
     """A function printing ``<binary>: <message>`` on stderr (what the libraries announce)."""
     return lambda message: print(f"{binary}: {message}", file=sys.stderr, flush=True)
+
+
+def _tokenize_fails(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            list(tokenize.generate_tokens(f.readline))
+    except (tokenize.TokenError, OSError, SyntaxError):
+        return True
+    return False
 
 
 def load_registries() -> None:
@@ -91,7 +107,9 @@ def guarded(binary: str, main):
             sys.exit(e.exit_code)
         except T2XError as e:
             logging.debug("user error", exc_info=True)
-            fail(binary, str(e))
+            # gin appends "  In call to configurable ..." lines to errors raised in its
+            # configurables; the first line is the message.
+            fail(binary, (str(e).strip().splitlines() or [type(e).__name__])[0])
         except KeyboardInterrupt:
             fail(binary, "interrupted; complete shards and checkpoints are kept, re-run to go on", 130)
 

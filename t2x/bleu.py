@@ -26,6 +26,8 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], *, tokeniz
     if len(hypotheses) != len(references):
         raise DataError(f"{len(hypotheses)} hypotheses but {len(references)} references: "
                          "the translation and reference files must have one line per sentence")
+    if not hypotheses:
+        raise DataError("no sentences to score: the translation and reference files are empty")
     if tokenize not in TOKENIZERS:
         raise ConfigError(f"tokenize={tokenize!r}; use one of {', '.join(TOKENIZERS)}")
     metric = BLEU(tokenize=tokenize, lowercase=lowercase)

@@ -23,7 +23,25 @@ def load() -> None:
 
 
 class UsrDirError(T2XError, ImportError):
-    """``--t2x_usr_dir`` does not name an importable directory."""
+    """``--t2x_usr_dir`` does not name an importable directory, or its code fails to import."""
+
+
+def _import_user_module(usr_dir: str, name: str) -> None:
+    """Imports one module of the user's directory; a failure (syntax error, bad import,
+    an exception at import time) is a UsrDirError naming the dir, the file and line."""
+    import traceback
+
+    try:
+        importlib.import_module(name)
+    except T2XError:
+        raise
+    except Exception as e:  # the user's code: say where, in one line
+        frames = [f for f in traceback.extract_tb(e.__traceback__)
+                  if os.path.abspath(f.filename).startswith(os.path.abspath(usr_dir))]
+        where = (f"{e.filename}:{e.lineno}" if isinstance(e, SyntaxError) else
+                 f"{frames[-1].filename}:{frames[-1].lineno}" if frames else name)
+        raise UsrDirError(f"--t2x_usr_dir={usr_dir}: importing {name} failed at {where}: "
+                          f"{type(e).__name__}: {e}") from e
 
 
 def import_usr_dir(usr_dir: str) -> str:
@@ -45,7 +63,7 @@ def import_usr_dir(usr_dir: str) -> str:
                               "name; rename the directory (letters, digits, underscores)")
         if parent not in sys.path:
             sys.path.insert(0, parent)
-        importlib.import_module(name)
+        _import_user_module(usr_dir, name)
         imported = [name]
     else:
         if path not in sys.path:
@@ -53,7 +71,7 @@ def import_usr_dir(usr_dir: str) -> str:
         imported = []
         for fname in sorted(os.listdir(path)):
             if fname.endswith(".py") and fname[:-3].isidentifier():
-                importlib.import_module(fname[:-3])
+                _import_user_module(usr_dir, fname[:-3])
                 imported.append(fname[:-3])
     logging.info("Imported --t2x_usr_dir=%s (%s)", usr_dir, ", ".join(imported) or "no modules")
     return ", ".join(imported)

@@ -37,6 +37,11 @@ DENSE_MODEL_CODE = textwrap.dedent('''\
 ''')
 
 
+def shard_files(directory):
+    """The files of ``directory`` without the writers' ``.count`` sidecars, sorted."""
+    return sorted(f for f in os.listdir(directory) if not f.endswith(".count"))
+
+
 def sha256_of(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()

@@ -9,6 +9,9 @@
   temporaries of dead writers are removed on the next run;
 * **idempotent** - shards already present are kept; when all are, nothing is done and
   the log says so. A killed run, re-run, writes only the shards it had not finished;
+* **checked** - next to each shard its writer leaves ``<shard>.count``; a rerun reads every existing shard to its end and rewrites
+  one that is unreadable (truncated, overwritten) or holds another number of records, with
+  a warning naming it, instead of calling it complete;
 * **seeded** - with ``shuffle``, each shard's examples are shuffled by a generator seeded
   from ``seed`` and the shard's name, so the same seed gives byte-identical shards
   whatever the number of processes;
@@ -29,11 +32,12 @@ import os
 import random
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterable, List, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from absl import logging
 
 from t2x import fileio
+from t2x.errors import DataError
 
 PROGRESS_EVERY_S = 5.0
 
@@ -89,14 +93,53 @@ def remove_stale_temporaries(paths: Iterable[str]) -> int:
     return len(stale)
 
 
-def _write_records(path: str, records: Iterable[bytes]) -> None:
-    """Writes serialized records to ``path`` atomically (temp file, fsync, rename)."""
+COUNT_SUFFIX = ".count"
+
+
+def count_path(path: str) -> str:
+    """The sidecar holding the number of records its writer put in shard ``path``."""
+    return path + COUNT_SUFFIX
+
+
+def verify_shard(path: str) -> Optional[str]:
+    """None when shard ``path`` reads to its end with the record count its writer recorded
+    (a shard whose sidecar is missing -- written before sidecars existed, or killed between
+    the two renames -- gets one now); otherwise what is wrong."""
+    import tensorflow as tf
+
+    try:
+        found = sum(1 for _ in tf.compat.v1.io.tf_record_iterator(path))
+    except tf.errors.OpError as e:
+        return f"unreadable ({(str(e).strip().splitlines() or [type(e).__name__])[0]})"
+    try:
+        with open(count_path(path), encoding="utf-8") as f:
+            expected = int(f.read().strip())
+    except FileNotFoundError:
+        fileio.write_text_atomic(count_path(path), f"{found}\n")
+        return None
+    except (OSError, ValueError):
+        return "has an unreadable .count sidecar"
+    if found != expected:
+        return f"holds {found} records where its writer wrote {expected}"
+    return None
+
+
+def corrupt_shards(paths: Sequence[str]) -> List[str]:
+    """``"<path>: <what is wrong>"`` for each shard of ``paths`` that fails ``verify_shard``."""
+    return [f"{p}: {problem}" for p in paths if (problem := verify_shard(p))]
+
+
+def _write_records(path: str, records: Sequence[bytes]) -> None:
+    """Writes serialized records to ``path`` atomically (temp file, fsync, rename), then
+    their count to the ``.count`` sidecar (a shard complete but for its sidecar still reads
+    to its end, so it is kept)."""
     import tensorflow as tf
 
     with fileio.atomic_path(path) as tmp:
         with tf.io.TFRecordWriter(tmp) as writer:
             for record in records:
                 writer.write(record)
+    fileio.write_text_atomic(count_path(path), f"{len(records)}\n")
 
 
 class _Progress:
@@ -152,8 +195,9 @@ def _write_owned(paths: List[str], owned: List[int], samples_fn, encode_fn, seed
     n = len(paths)
     owned_set = set(owned)
     buffers: Dict[int, List[bytes]] = {k: [] for k in owned}
-    pending = 0
+    pending, seen = 0, 0
     for i, sample in enumerate(samples_fn()):
+        seen += 1
         k = i % n
         if k in owned_set:
             buffers[k].append(to_example(encode_fn(sample)).SerializeToString(deterministic=True))
@@ -162,6 +206,9 @@ def _write_owned(paths: List[str], owned: List[int], samples_fn, encode_fn, seed
                 progress.add(examples=pending)
                 pending = 0
     progress.add(examples=pending)
+    if not seen:
+        raise DataError(f"{progress.description}: generate_samples yielded no samples (an empty "
+                        "source file?); no shard was written")
     total = 0
     for k in owned:
         records = buffers.pop(k)
@@ -199,7 +246,14 @@ def write_sharded(paths: Sequence[str], samples_fn: Callable[[], Iterable[Any]],
     description = description or os.path.basename(paths[0]).rsplit("-", 4)[0]
     start = time.monotonic()
     remove_stale_temporaries(paths)
-    todo = [k for k in range(n) if not os.path.exists(paths[k])]
+    todo = []
+    for k in range(n):
+        problem = verify_shard(paths[k]) if os.path.exists(paths[k]) else "missing"
+        if problem and problem != "missing":
+            logging.warning("%s: %s %s: rewriting it", description, paths[k], problem)
+            os.remove(paths[k])
+        if problem:
+            todo.append(k)
     if task_id >= 0:
         todo = [k for k in todo if k % max(num_processes, 1) == task_id]
         num_processes = 1

@@ -207,17 +207,24 @@ class Problem:
         """
         from t2x.data import generator_utils  # floor 2, imported late to keep import light
 
-        encoders = self._prepare_for_generation(data_dir, tmp_dir)
-        reports = {}
-        for description, paths, source_split in self.generation_plan(data_dir):
-            reports[description] = generator_utils.write_sharded(
-                paths,
-                samples_fn=lambda split=source_split: self.samples(data_dir, tmp_dir, split, random_seed),
-                encode_fn=lambda sample: self.encode_sample(sample, encoders),
-                seed=random_seed, shuffle=self.shuffle_on_disk,
-                num_processes=num_processes, task_id=task_id,
-                description=f"{self.name} {description}")
-        return reports
+        created = [d for d in (data_dir, tmp_dir) if not os.path.exists(d)]
+        try:
+            encoders = self._prepare_for_generation(data_dir, tmp_dir)
+            reports = {}
+            for description, paths, source_split in self.generation_plan(data_dir):
+                reports[description] = generator_utils.write_sharded(
+                    paths,
+                    samples_fn=lambda split=source_split: self.samples(data_dir, tmp_dir, split, random_seed),
+                    encode_fn=lambda sample: self.encode_sample(sample, encoders),
+                    seed=random_seed, shuffle=self.shuffle_on_disk,
+                    num_processes=num_processes, task_id=task_id,
+                    description=f"{self.name} {description}")
+            return reports
+        except BaseException:
+            for d in reversed(created):  # a failed first run leaves no empty folder behind
+                if os.path.isdir(d) and not os.listdir(d):
+                    os.rmdir(d)
+            raise
 
     def generate_shard(self, data_dir: str, tmp_dir: str, dataset_split: str, shard_index: int, *,
                        random_seed: int = DEFAULT_RANDOM_SEED) -> str:

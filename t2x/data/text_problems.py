@@ -21,6 +21,7 @@ import collections
 import os
 from typing import Dict, Iterator, List
 
+from t2x.errors import DataError
 from t2x.data.text_encoder import (EOS_ID, ByteTextEncoder, SubwordTextEncoder,
                                    TokenTextEncoder)
 from t2x.data.problem import (DEFAULT_RANDOM_SEED, DataMissingError, DatasetSplit, ModalityType,
@@ -148,8 +149,12 @@ class Text2ClassProblem(Text2TextProblem):
         return encoders
 
     def encode_sample(self, sample, encoders):
+        label = int(sample["label"])
+        if not 0 <= label < self.num_classes:
+            raise DataError(f"{self.name}: label {label} is outside [0, {self.num_classes}) "
+                            f"({len(self.class_labels)} class_labels) in sample {sample['inputs'][:40]!r}")
         return {"inputs": encoders["inputs"].encode(sample["inputs"]) + [EOS_ID],
-                "targets": [int(sample["label"])]}
+                "targets": [label]}
 
     def hparams(self, defaults, model_hparams):
         super().hparams(defaults, model_hparams)

@@ -65,8 +65,10 @@ class SequenceDecoder:
         self.problem = problem
         self.data_dir = data_dir
         self.decode_hparams = decode_hparams or decode_hparams_defaults()
-        if "inputs" not in model.modalities:
-            raise DecodeError(f"{problem.name} has no inputs: the decoder translates inputs to targets "
+        kinds = {k: model.problem_hparams.modality.get(k) for k in ("inputs", "targets")}
+        if kinds != {"inputs": "symbol", "targets": "symbol"}:
+            raise DecodeError(f"{problem.name} has {kinds['inputs'] or 'no'} inputs and {kinds['targets']} "
+                              "targets: the decoder translates symbol inputs to symbol targets "
                               "(language-model sampling is model.infer({'batch_size': N}))")
         self.encoders = problem.get_feature_encoders(data_dir)
         hp = self.decode_hparams

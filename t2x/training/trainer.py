@@ -44,7 +44,7 @@ from absl import logging
 
 from t2x import metrics as metrics_lib
 from t2x.data.problem import DatasetSplit, Mode
-from t2x.errors import ConfigError, T2XError
+from t2x.errors import ConfigError, DataError, T2XError
 from t2x.hparam import HParams
 from t2x.model import checkpoint_random_state, checkpoint_weights, create_model
 from t2x.training import learning_rate as lr_lib
@@ -104,6 +104,20 @@ class Trainer:
         sacreBLEU (``bleu_tokenize``) as ``bleu``. The decodes are written to
         ``<output_dir>/decodes/<split>-<step>.txt``.
         """
+        for name, value in (("train_steps", train_steps), ("eval_steps", eval_steps),
+                            ("eval_every", eval_every), ("save_checkpoints_steps", save_checkpoints_steps),
+                            ("keep_checkpoint_max", keep_checkpoint_max), ("random_seed", random_seed),
+                            ("log_every", log_every), ("num_summary_images", num_summary_images),
+                            ("eval_decode_examples", eval_decode_examples),
+                            ("eval_batch_size", 1 if eval_batch_size is None else eval_batch_size)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"Trainer.{name} must be an integer, got {type(value).__name__} {value!r} "
+                                  "(--gin_param or the flag of that name)")
+        for name, value in (("allow_config_change", allow_config_change),):
+            if not isinstance(value, bool):
+                raise ConfigError(f"Trainer.{name} must be True or False, got {value!r}")
+        if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+            raise ConfigError(f"--output_dir={output_dir} is a file, not a directory; pick another path")
         if train_steps < 0 or eval_steps < 0:
             raise ConfigError(f"train_steps ({train_steps}) and eval_steps ({eval_steps}) must be >= 0")
         for name, value in (("eval_every", eval_every), ("save_checkpoints_steps", save_checkpoints_steps),
@@ -130,6 +144,9 @@ class Trainer:
         self.flags_text = flags_text
         self.optimizer_fn = optimizer_fn
         self.learning_rate_fn = learning_rate_fn or lr_lib.T2XLearningRate
+        self.learning_rate_fn(hparams, train_steps)  # a bad schedule fails now, not at step 1
+        if optimizer_fn is None:
+            optimizers.canonical_optimizer_name(hparams.get("optimizer", "adam"))
         self.strategy_name = strategy
         self.strategy = make_strategy(strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
@@ -306,10 +323,10 @@ class Trainer:
         The chief takes the run directory's lock first (one trainer per run), checks the
         configuration, restores, and only then writes the configuration files. SIGTERM or
         SIGINT saves a checkpoint at the step reached and raises ``Preempted``."""
-        self._build()
         if self.is_chief:
-            self.run_dir.acquire_lock()
+            self.run_dir.acquire_lock()  # first: before the model is built or anything written
         try:
+            self._build()
             if self.is_chief and not self.allow_config_change:
                 self.run_dir.check_config(self.hparams, self.run_info())
             start_step = self.restore()
@@ -347,7 +364,10 @@ class Trainer:
             learning_rate_fn=self.lr_fn)
         step, metrics = start_step, {}
         while step < self.train_steps:
-            out = self._train_step(iterator)
+            try:
+                out = self._train_step(iterator)
+            except tf.errors.DataLossError as e:
+                raise DataError(self._corrupt_data_message(DatasetSplit.TRAIN, e)) from None
             if not bool(out["finite"].numpy()):
                 kept = self.manager.latest_checkpoint or "none yet"
                 raise TrainingError(
@@ -378,10 +398,11 @@ class Trainer:
         self._build()
         if not self.manager.latest_checkpoint and int(self.step.numpy()) == 0:
             logging.warning("No checkpoint in %s: evaluating freshly initialised weights", self.output_dir)
+        logging.info("evaluating at step %d", int(self.step.numpy()))
         ds = self.strategy.distribute_datasets_from_function(self._dataset_fn(Mode.EVAL))
         totals: Dict[str, float] = {}
         batches = 0
-        for features in ds:
+        for features in _reading(ds, lambda e: self._corrupt_data_message(DatasetSplit.EVAL, e)):
             out = self._eval_step(features)
             for k, v in out.items():
                 totals[k] = totals.get(k, 0.0) + float(v.numpy())
@@ -446,6 +467,16 @@ class Trainer:
             raise ConfigError(f"--schedule={schedule!r} is not one of {', '.join(schedules)}")
         return schedules[schedule]()
 
+    def _corrupt_data_message(self, split: str, error: Exception) -> str:
+        """One line naming the corrupt shard(s) of ``split`` (each read to its end to find
+        them) and the command that rewrites them."""
+        from t2x.data.generator_utils import corrupt_shards
+
+        bad = corrupt_shards(self.problem.data_filepaths(self.data_dir, split))
+        what = "; ".join(bad) if bad else f"a record of the {split} split ({str(error).strip().splitlines()[0]})"
+        return (f"corrupt data: {what}; `t2x-datagen --problem={self.problem.full_name} "
+                f"--data_dir={self.data_dir}` rewrites corrupt shards (raw files in --tmp_dir)")
+
     def _save_at(self, step: int) -> str:
         """The checkpoint of ``step``: saved now unless it is the latest already."""
         latest = self.manager.latest_checkpoint
@@ -468,6 +499,18 @@ class Trainer:
                                                batch_size=self.num_summary_images, seed=self.random_seed,
                                                deterministic=True)))
         reporting.write_input_images(writer, batch["inputs"], self.num_summary_images)
+
+
+def _reading(dataset, message: Callable[[Exception], str]):
+    """Iterates ``dataset``; a corrupt record becomes a DataError with ``message(error)``."""
+    iterator = iter(dataset)
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.DataLossError as e:
+            raise DataError(message(e)) from None
 
 
 DEFAULT_OUTPUT_ROOT = "~/t2x_train"

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import shard_files
 from t2x import registry
 from t2x.data.problem import Mode
 from t2x.problems.algorithmic import lower_endian_to_number, number_to_lower_endian
@@ -72,7 +73,7 @@ def test_encoding_shifts_and_appends_eos():
 
 def digest(directory):
     return {f: hashlib.sha256(open(os.path.join(directory, f), "rb").read()).hexdigest()
-            for f in sorted(os.listdir(directory))}
+            for f in shard_files(directory)}
 
 
 def test_tiny_algo_generation_is_seeded_and_reads_in_length_buckets(tmp_path):

@@ -43,3 +43,41 @@ def test_text_classification_from_files_rejects_bad_lines(tmp_path):
                      "--gin_param=TextClassificationFromFiles.vocab_type='character'")
     assert result.returncode == 1
     assert "train.tsv:2: expected 'label<TAB>text'" in result.stderr
+
+
+def test_bytes_that_are_not_utf8_name_file_and_line(tmp_path):
+    import pytest
+
+    from t2x.errors import DataError
+    from t2x.problems.from_files import read_lines
+
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("ok\nstill ok\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=rf"{path}:3: not UTF-8 .*iconv"):
+        list(read_lines(str(path)))
+
+
+def test_parallel_files_of_different_lengths_are_an_error(tmp_path):
+    import pytest
+
+    from t2x.errors import DataError
+    from t2x.problems.from_files import read_parallel
+
+    (tmp_path / "a.en").write_text("one\ntwo\nthree\n")
+    (tmp_path / "a.de").write_text("eins\nzwei\n")
+    with pytest.raises(DataError, match=r"not line-aligned: .*a.de ends after 2 lines, .*a.en goes on"):
+        list(read_parallel(str(tmp_path / "a.en"), str(tmp_path / "a.de")))
+
+
+def test_a_class_label_outside_the_range_is_an_error():
+    import pytest
+
+    from t2x import registry
+    from t2x.data.text_encoder import ByteTextEncoder
+    from t2x.errors import DataError
+
+    problem = registry.problem("text_classification_from_files")
+    encoders = {"inputs": ByteTextEncoder()}
+    assert problem.encode_sample({"inputs": "good", "label": 1}, encoders)["targets"] == [1]
+    with pytest.raises(DataError, match=r"label 2 is outside \[0, 2\)"):
+        problem.encode_sample({"inputs": "odd", "label": 2}, encoders)

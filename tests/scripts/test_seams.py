@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import DENSE_MODEL_CODE, REPO_ROOT, make_tiny_mnist
+from conftest import DENSE_MODEL_CODE, REPO_ROOT, make_tiny_mnist, shard_files
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
 
@@ -122,7 +122,7 @@ def test_bare_command_problem_metrics_and_one_dashboard_row_per_run(usr):
         assert result.returncode == 0, result.stderr[-3000:]
         assert "--hparams_set not given, using my_dense_tiny (model my_dense_net's default set)" in result.stderr
         assert f"3 shard(s) of {problem} missing from" in result.stderr
-        assert sorted(os.listdir(data)) == [f"{problem}-dev-00000-of-00001", f"{problem}-train-00000-of-00002",
+        assert shard_files(data) == [f"{problem}-dev-00000-of-00001", f"{problem}-train-00000-of-00002",
                                             f"{problem}-train-00001-of-00002"]
         assert '"hparams_set": "my_dense_tiny"' in (out / "run.json").read_text()
         done = [line for line in result.stdout.splitlines() if "train_and_evaluate done at step 3: " in line][0]

@@ -70,18 +70,6 @@ def test_decode_from_file_keeps_the_file_order(trained_run):
     assert interactive.returncode == 0 and interactive.stdout.splitlines() == [outputs[17]]
 
 
-def test_decoder_errors_are_one_line(tmp_path, trained_run):
-    root, _ = trained_run
-    result = run("t2x_decoder", f"--output_dir={tmp_path}")
-    assert result.returncode == 1 and "run.json not found" in result.stderr
-    result = run("t2x_decoder", f"--output_dir={root / 'out'}", f"--decode_from_file={tmp_path / 'nope'}")
-    assert result.returncode == 1 and "cannot be read" in result.stderr
-    result = run("t2x_decoder", f"--output_dir={root / 'out'}", "--decode_hparams=beam_sise=4")
-    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == (
-        "t2x-decoder: error: unknown hparam 'beam_sise'; nearest valid keys: beam_size, batch_size")
-    assert "Restored" not in result.stderr  # refused before loading the model
-
-
 def test_avg_checkpoints_averages_the_last_n(trained_run):
     root, _ = trained_run
     out = root / "out"

@@ -82,19 +82,6 @@ def test_generate_train_evaluate_resume_and_refuse(run):
     assert json.loads((out / "hparams.json").read_text())["hidden_size"] == 16  # kept
 
 
-def test_bad_names_and_bad_gin_are_one_line_errors(run):
-    trainer, _ = run
-    result = trainer("--model=my_dense_nett")
-    assert result.returncode == 1
-    assert "error: model 'my_dense_nett' is not in the models registry; did you mean my_dense_net" in result.stderr
-    result = trainer("--hparams=hiden_size=3")
-    assert result.returncode == 1 and "unknown hparam 'hiden_size'; nearest valid keys: hidden_size" in result.stderr
-    result = trainer("--gin_param=Trainer.no_such_option=3")
-    assert result.returncode == 1 and "--gin_file/--gin_param:" in result.stderr
-    result = trainer("--train_stepz=3")
-    assert result.returncode != 0 and "train_stepz" in result.stderr
-
-
 @pytest.mark.parametrize("model,hparams_set", [("transformer", "transformer_test"),
                                                 ("lstm_seq2seq_attention", "lstm_tiny")])
 def test_sequence_models_train_on_tiny_algo_through_the_binary(tmp_path, model, hparams_set):

@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 import pytest
+
+from conftest import shard_files
 import tensorflow as tf
 
 from t2x.data.image import class_histogram
@@ -31,7 +33,7 @@ def all_examples(ds):
 
 def test_generate_writes_named_shards_with_all_examples(tiny_problem_cls, tiny_mnist, tmp_path):
     problem, data_dir = generate(tiny_problem_cls, tiny_mnist, tmp_path)
-    assert sorted(os.listdir(data_dir)) == [
+    assert shard_files(data_dir) == [
         "tiny_mnist_fixture-dev-00000-of-00001",
         "tiny_mnist_fixture-train-00000-of-00003",
         "tiny_mnist_fixture-train-00001-of-00003",
@@ -156,7 +158,7 @@ def test_generate_shard_is_the_shard_generate_data_writes(tiny_problem_cls, tiny
     other = str(tmp_path / "one_shard")
     path = problem.generate_shard(other, tmp_dir, "train", 1, random_seed=1)
     assert os.path.basename(path) == "tiny_mnist_fixture-train-00001-of-00003"
-    assert sorted(os.listdir(other)) == [os.path.basename(path)]
+    assert shard_files(other) == [os.path.basename(path)]
     with open(path, "rb") as a, open(os.path.join(data_dir, os.path.basename(path)), "rb") as b:
         assert a.read() == b.read()
     with pytest.raises(ValueError, match=r"shard_index 3 is outside \[0, 3\)"):

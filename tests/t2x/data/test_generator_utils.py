@@ -3,6 +3,8 @@ import logging
 import os
 
 import pytest
+
+from conftest import shard_files
 import tensorflow as tf
 
 from t2x.data import generator_utils as gu
@@ -38,7 +40,7 @@ def test_round_robin_shards_hold_every_sample_once(tmp_path):
     assert (report.shards_written, report.examples_written) == (3, 100)
     assert read_values(paths[0])[:4] == [0, 3, 6, 9]
     assert sorted(v for p in paths for v in read_values(p)) == list(range(100))
-    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths)
+    assert shard_files(tmp_path) == sorted(os.path.basename(p) for p in paths)
 
 
 def test_same_seed_same_bytes_other_seed_other_order(tmp_path):
@@ -121,7 +123,7 @@ def test_failing_worker_process_raises_and_keeps_finished_shards(tmp_path):
     with pytest.raises(RuntimeError, match="1 of 2 writer processes failed"):
         gu.write_sharded(paths, samples, fails_on_shard_1, seed=1, num_processes=2)
     # The healthy worker wrote shards 0 and 2; the failed one left nothing behind.
-    assert sorted(os.listdir(tmp_path)) == [os.path.basename(paths[0]), os.path.basename(paths[2])]
+    assert shard_files(tmp_path) == [os.path.basename(paths[0]), os.path.basename(paths[2])]
 
 
 def test_task_id_writes_only_its_shards(tmp_path):
@@ -140,3 +142,41 @@ def test_to_example_types():
     assert list(f["one"].int64_list.value) == [3]
     with pytest.raises(ValueError, match="feature 'e' is empty"):
         gu.to_example({"e": []})
+
+
+def test_a_truncated_shard_is_rewritten_not_called_complete(tmp_path):
+    paths = [str(tmp_path / f"toy-train-{i:05d}-of-00003") for i in range(3)]
+    samples = lambda: ({"x": [i]} for i in range(30))  # noqa: E731
+    gu.write_sharded(paths, samples, lambda s: s, seed=1)
+    good = [open(p, "rb").read() for p in paths]
+    with open(paths[0], "r+b") as f:
+        f.truncate(len(good[0]) // 2)  # a killed copy
+    os.remove(paths[2] + ".count")  # a shard written before sidecars: kept when it reads to its end
+    assert gu.verify_shard(paths[0]) == "holds 5 records where its writer wrote 10"  # cut between records
+    with open(paths[1], "r+b") as f:
+        f.truncate(len(good[1]) - 3)  # cut inside a record
+    assert gu.verify_shard(paths[1]).startswith("unreadable (truncated record")
+    assert gu.verify_shard(paths[2]) is None and open(paths[2] + ".count").read() == "10\n"  # sidecar restored
+    report = gu.write_sharded(paths, samples, lambda s: s, seed=1)
+    assert (report.shards_written, report.shards_skipped) == (2, 1)
+    assert [open(p, "rb").read() for p in paths] == good
+
+
+def test_a_shard_with_another_record_count_is_rewritten(tmp_path):
+    paths = [str(tmp_path / f"toy-train-{i:05d}-of-00002") for i in range(2)]
+    gu.write_sharded(paths, lambda: ({"x": [i]} for i in range(11)), lambda s: s, seed=1)
+    good = open(paths[0], "rb").read()
+    with open(paths[0], "wb") as f:  # replaced by the other shard (5 records, not 6)
+        f.write(open(paths[1], "rb").read())
+    assert gu.verify_shard(paths[0]) == "holds 5 records where its writer wrote 6"
+    report = gu.write_sharded(paths, lambda: ({"x": [i]} for i in range(11)), lambda s: s, seed=1)
+    assert report.shards_written == 1 and open(paths[0], "rb").read() == good
+
+
+def test_no_samples_is_an_error_and_writes_nothing(tmp_path):
+    from t2x.errors import DataError
+
+    paths = [str(tmp_path / "toy-train-00000-of-00001")]
+    with pytest.raises(DataError, match="generate_samples yielded no samples"):
+        gu.write_sharded(paths, lambda: iter(()), lambda s: s)
+    assert os.listdir(tmp_path) == []

@@ -40,9 +40,8 @@ CASES = {
     # model, hparams set, overrides: each draws random numbers in every training step.
     "shake_shake": ("shake_shake", "shake_shake_tiny", "batch_size=8"),
     "transformer_dropout_0.3": ("transformer", "transformer_test",
-                                "batch_size=128,layer_prepostprocess_dropout=0.3,attention_dropout=0.3,"
-                                "relu_dropout=0.3"),
-    "basic_fc_dropout": ("basic_fc_relu", "basic_fc_tiny", "dropout=0.3,batch_size=8"),
+                                "batch_size=128,num_hidden_layers=1,layer_prepostprocess_dropout=0.3,"
+                                "attention_dropout=0.3,relu_dropout=0.3"),
 }
 
 
@@ -67,6 +66,8 @@ def test_a_stopped_and_resumed_stochastic_run_equals_the_uninterrupted_one(case,
     straight.train()
     first = _trainer(problem_fn(), data_dir, tmp_path / "resumed", model, create_hparams(hparams_set, overrides),
                      train_steps=2)
+    first._build()
+    initial_states = [v.numpy() for v in first.ckpt.model_random_state.states]
     first.train()
     second = _trainer(problem_fn(), data_dir, tmp_path / "resumed", model, create_hparams(hparams_set, overrides))
     second.train()
@@ -75,10 +76,8 @@ def test_a_stopped_and_resumed_stochastic_run_equals_the_uninterrupted_one(case,
                zip(straight.model.weights, second.model.weights))
     assert diff == 0.0
     # and the random state really moved: the resumed generators are not at their start
-    fresh = _trainer(problem_fn(), data_dir, tmp_path / "fresh", model, create_hparams(hparams_set, overrides))
-    fresh._build()
-    states = [v.numpy() for v in fresh.ckpt.model_random_state.states]
-    assert states and any((s != v.numpy()).any() for s, v in zip(states, second.ckpt.model_random_state.states))
+    assert initial_states and any((s != v.numpy()).any() for s, v in
+                                  zip(initial_states, second.ckpt.model_random_state.states))
 
 
 def _binary(*args, **kw):
@@ -86,15 +85,43 @@ def _binary(*args, **kw):
                             stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO_ROOT, **kw)
 
 
-def _algo_args(data_dir, out, steps):
-    return ["--problem=tiny_algo", "--model=transformer", "--hparams_set=transformer_test",
+USR_PROBLEM = """
+from t2x import registry
+from t2x.data.image import IdxImage2ClassProblem, idx_sources
+
+@registry.register_problem
+class ImageTinyDigits(IdxImage2ClassProblem):
+    train_shards = 1
+    source_files = idx_sources({table!r}, ["http://127.0.0.1:9/"])
+"""
+
+
+@pytest.fixture(scope="module")
+def usr_digits(tmp_path_factory):
+    """(usr dir flag, data dir) of a tiny digits problem, its shards generated."""
+    from conftest import make_tiny_mnist
+
+    root = tmp_path_factory.mktemp("usr_digits")
+    table, _ = make_tiny_mnist(str(root / "raw"))
+    (root / "usr").mkdir()
+    (root / "usr" / "__init__.py").write_text(USR_PROBLEM.format(table=table))
+    done = subprocess.run([sys.executable, "-m", "t2x.scripts.t2x_datagen", f"--t2x_usr_dir={root / 'usr'}",
+                           "--problem=image_tiny_digits", f"--data_dir={root / 'data'}", f"--tmp_dir={root / 'raw'}"],
+                          capture_output=True, text=True, env=ENV, cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return f"--t2x_usr_dir={root / 'usr'}", str(root / "data")
+
+
+def _digits_args(usr_digits, out, steps):
+    usr, data_dir = usr_digits
+    return [usr, "--problem=image_tiny_digits", "--model=basic_fc_relu", "--hparams_set=basic_fc_tiny",
             f"--data_dir={data_dir}", f"--output_dir={out}", f"--train_steps={steps}", "--log_every=1",
-            "--save_checkpoints_steps=100000", "--schedule=train", "--hparams=batch_size=64"]
+            "--save_checkpoints_steps=100000", "--schedule=train", "--hparams=batch_size=4"]
 
 
-def test_sigterm_saves_a_checkpoint_and_the_rerun_continues(tiny_algo_data, tmp_path):
+def test_sigterm_saves_a_checkpoint_and_the_rerun_continues(usr_digits, tmp_path):
     out = tmp_path / "run"
-    proc = _binary(*_algo_args(tiny_algo_data, out, 100000))
+    proc = _binary(*_digits_args(usr_digits, out, 100000))
     deadline = time.monotonic() + 120
     lines = []
     while time.monotonic() < deadline:  # wait until it trains, then preempt it
@@ -110,20 +137,20 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_continues(tiny_algo_data, tmp_
     step = int(message[-1].split("at step ")[1].split(":")[0])
     assert step >= 2 and (out / f"ckpt-{step}.index").exists()
     assert not (out / "lock").exists()
-    rerun = _binary(*_algo_args(tiny_algo_data, out, step + 2))
+    rerun = _binary(*_digits_args(usr_digits, out, step + 2))
     stdout, err = rerun.communicate(timeout=180)
     assert rerun.returncode == 0, err[-3000:]
     assert f"(step {step})" in err and f"step {step + 2}/{step + 2}" in err
     assert f"train done at step {step + 2}" in stdout
 
 
-def test_one_trainer_per_run_directory_and_stale_locks_are_taken_over(tiny_algo_data, tmp_path):
+def test_one_trainer_per_run_directory_and_stale_locks_are_taken_over(usr_digits, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
                                           "started": "2026-12-01T10:00:00"}))
     start = time.monotonic()
-    second = _binary(*_algo_args(tiny_algo_data, out, 2))
+    second = _binary(*_digits_args(usr_digits, out, 2))
     _, err = second.communicate(timeout=60)
     assert second.returncode == 1 and time.monotonic() - start < 30
     assert err.strip().splitlines()[-1] == (
@@ -134,7 +161,7 @@ def test_one_trainer_per_run_directory_and_stale_locks_are_taken_over(tiny_algo_
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (out / "lock").write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename,
                                           "started": "2026-12-01T10:00:00"}))
-    third = _binary(*_algo_args(tiny_algo_data, out, 2))
+    third = _binary(*_digits_args(usr_digits, out, 2))
     _, err = third.communicate(timeout=180)
     assert third.returncode == 0, err[-3000:]
     assert "Taking over the lock" in err and "no longer running" in err
@@ -187,3 +214,18 @@ def test_an_unreadable_latest_checkpoint_falls_back_to_the_one_before(mnist_data
 def test_evaluate_without_a_checkpoint_is_an_error(mnist_data, tmp_path):
     with pytest.raises(TrainingError, match="--schedule=evaluate found no checkpoint"):
         _mnist_trainer(mnist_data, tmp_path / "empty").run("evaluate")
+
+
+def test_a_corrupt_record_in_training_names_the_shard_and_the_command(mnist_data, tmp_path):
+    from t2x.errors import DataError
+
+    cls, data_dir = mnist_data
+    shard = os.path.join(data_dir, "tiny_mnist_fixture-train-00001-of-00003")
+    with open(shard, "r+b") as f:  # flip bytes inside the first record
+        f.seek(40)
+        f.write(b"\xff" * 8)
+    with pytest.raises(DataError) as error:
+        _mnist_trainer(mnist_data, tmp_path / "run", train_steps=50).train()
+    message = str(error.value)
+    assert message.startswith(f"corrupt data: {shard}: unreadable (corrupted record at ")
+    assert f"`t2x-datagen --problem=tiny_mnist_fixture --data_dir={data_dir}` rewrites corrupt shards" in message

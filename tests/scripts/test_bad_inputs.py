@@ -1,0 +1,225 @@
+"""The bad-input catalogue: every binary, given bad input, ends with one line that names the
+problem and the fix, a non-zero exit status, no traceback, and nothing written where it
+should not be. One table, run through bad_input_runner.py (one TensorFlow import, one fork
+per case)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import DENSE_MODEL_CODE, REPO_ROOT, make_tiny_mnist
+
+USR_CODE = textwrap.dedent('''
+    import keras
+    from t2x import registry
+    from t2x.data.image import IdxImage2ClassProblem, idx_sources
+    from t2x.hparams.basic import basic_params1
+    from t2x.model import T2XModel
+
+    @registry.register_problem
+    class ImageTinyDigits(IdxImage2ClassProblem):
+        train_shards = 1
+        source_files = idx_sources({TABLE!r}, ["http://127.0.0.1:9/"])
+
+    @registry.register_problem
+    class ImageTinyDigitsBadMetric(ImageTinyDigits):
+        def eval_metrics(self):
+            return ["acuracy"]
+
+    @registry.register_model(default_hparams_set="my_dense_tiny")
+    {DENSE_MODEL}
+
+    @registry.register_hparams
+    def my_dense_tiny():
+        hp = basic_params1()
+        hp.batch_size, hp.hidden_size = 8, 16
+        return hp
+''')
+
+# (case id, binary, args, text the last stderr line must contain). {R} is the scratch root;
+# {USR} the user dir flag; {RUN} a trained run; {IMG} the flags of a tiny image run.
+IMG = "{USR} --problem=image_tiny_digits --model=my_dense_net --data_dir={R}/data --tmp_dir={R}/raw"
+CASES = [
+    # t2x-trainer
+    ("trainer_no_problem", "t2x_trainer", "--model=my_dense_net", "--problem is required"),
+    ("trainer_no_model", "t2x_trainer", "--problem=image_mnist", "--model is required"),
+    ("trainer_misspelt_problem", "t2x_trainer", "--problem=image_mnst --model=shake_shake",
+     "problem 'image_mnst' is not in the problems registry; did you mean image_mnist"),
+    ("trainer_misspelt_model", "t2x_trainer", "--problem=image_mnist --model=shake_shak",
+     "did you mean shake_shake"),
+    ("trainer_misspelt_set", "t2x_trainer", "--problem=image_mnist --model=shake_shake "
+     "--hparams_set=shake_shake_quik", "did you mean shake_shake_quick"),
+    ("trainer_unknown_hparam", "t2x_trainer", IMG + " --hparams=learnin_rate=1", "nearest valid keys: learning_rate"),
+    ("trainer_hparam_type", "t2x_trainer", IMG + " --hparams=batch_size=abc", "hparam 'batch_size' expects int"),
+    ("trainer_hparam_malformed", "t2x_trainer", IMG + " --hparams=batch_size", "expected name=value"),
+    ("trainer_batch_size_0", "t2x_trainer", IMG + " --hparams=batch_size=0 --output_dir={R}/o1",
+     "batch_size must be >= 1"),
+    ("trainer_unimplemented_hparam", "t2x_trainer", IMG + " --hparams=weight_noise=0.1",
+     "hparam weight_noise=0.1 is not supported"),
+    ("trainer_negative_steps", "t2x_trainer", IMG + " --train_steps=-1 --output_dir={R}/o2", "must be >= 0"),
+    ("trainer_eval_every_0", "t2x_trainer", IMG + " --eval_every=0 --output_dir={R}/o3", "eval_every must be >= 1"),
+    ("trainer_output_dir_is_a_file", "t2x_trainer", IMG + " --output_dir={R}/a_file", "is a file, not a directory"),
+    ("trainer_unknown_flag", "t2x_trainer", "--problem=image_mnist --bogus=1", "Unknown command line flag 'bogus'"),
+    ("trainer_stray_argument", "t2x_trainer", "--problem=image_mnist stray", "unexpected arguments ['stray']"),
+    ("trainer_bad_strategy", "t2x_trainer", IMG + " --strategy=bogus", "--strategy"),
+    ("trainer_no_usr_dir", "t2x_trainer", "--t2x_usr_dir={R}/nowhere --problem=x --model=y", "no such directory"),
+    ("trainer_usr_dir_syntax_error", "t2x_trainer", "--t2x_usr_dir={R}/usr_syntax --problem=x --model=y",
+     "usr_syntax/__init__.py:3: SyntaxError"),
+    ("trainer_usr_dir_raises", "t2x_trainer", "--t2x_usr_dir={R}/usr_raises --problem=x --model=y",
+     "usr_raises/__init__.py:2: RuntimeError: no GPU here"),
+    ("trainer_gin_syntax", "t2x_trainer", IMG + " --gin_file={R}/bad.gin", "bad.gin:2: gin syntax error"),
+    ("trainer_gin_unclosed", "t2x_trainer", IMG + " --gin_file={R}/unclosed.gin",
+     "unclosed.gin:3: gin syntax error: EOF in multi-line statement"),
+    ("trainer_gin_unknown", "t2x_trainer", IMG + " --gin_param=Traner.log_every=1", "--gin_file/--gin_param: "),
+    ("trainer_gin_missing_file", "t2x_trainer", IMG + " --gin_file={R}/none.gin", "--gin_file/--gin_param: "),
+    ("trainer_gin_wrong_type", "t2x_trainer", IMG + " --gin_param=Trainer.log_every='ten' --output_dir={R}/o4",
+     "Trainer.log_every must be an integer, got str 'ten'"),
+    ("trainer_evaluate_no_checkpoint", "t2x_trainer", IMG + " --schedule=evaluate --output_dir={R}/o5",
+     "--schedule=evaluate found no checkpoint"),
+    ("trainer_bad_schedule_factor", "t2x_trainer",
+     IMG + " --hparams=learning_rate_schedule=constant*linear_warmpu --output_dir={R}/o6",
+     "unknown learning-rate factor 'linear_warmpu'"),
+    ("trainer_bad_optimizer", "t2x_trainer", IMG + " --hparams=optimizer=adamm --output_dir={R}/o7",
+     "unknown optimizer 'adamm'"),
+    ("trainer_bad_decode_hparams", "t2x_trainer", IMG + " --eval_decode_split=dev --decode_hparams=beam_sise=2",
+     "nearest valid keys: beam_size"),
+    ("trainer_unknown_metric", "t2x_trainer", "{USR} --problem=image_tiny_digits_bad_metric --model=my_dense_net "
+     "--data_dir={R}/data2 --tmp_dir={R}/raw", "unknown metric 'acuracy'"),
+    ("trainer_offline_missing_raw", "t2x_trainer", IMG.replace("{R}/raw", "{R}/empty") + " --data_dir={R}/d9",
+     "--tmp_dir"),
+    ("trainer_config_change", "t2x_trainer", IMG + " --output_dir={RUN} --hparams=hidden_size=32",
+     "holds a run with another configuration (hidden_size: 16 -> 32)"),
+    ("trainer_locked_run", "t2x_trainer", IMG + " --output_dir={R}/locked", "is in use by process 1"),
+    # t2x-datagen
+    ("datagen_no_problem", "t2x_datagen", "", "--problem is required"),
+    ("datagen_misspelt_problem", "t2x_datagen", "--problem=algorithmic_reverse_binary4",
+     "did you mean algorithmic_reverse_binary40"),
+    ("datagen_unknown_flag", "t2x_datagen", "--problem=image_mnist --num_procs=2",
+     "Unknown command line flag 'num_procs'"),
+    ("datagen_num_processes_0", "t2x_datagen", "--problem=tiny_algo --num_processes=0 --data_dir={R}/g1",
+     "--num_processes must be >= 1"),
+    ("datagen_offline_missing_raw", "t2x_datagen", "--problem=image_mnist --data_dir={R}/g2 --tmp_dir={R}/empty",
+     "--tmp_dir"),
+    ("datagen_from_files_unset", "t2x_datagen", "--problem=translate_from_files --data_dir={R}/g3",
+     "TranslateFromFiles.train_inputs is not set; pass --gin_param="),
+    ("datagen_not_utf8", "t2x_datagen", "--problem=languagemodel_from_files --data_dir={R}/g4 "
+     "--gin_param=LanguagemodelFromFiles.train='{R}/latin1.txt' --gin_param=LanguagemodelFromFiles.dev='{R}/ok.txt' "
+     "--gin_param=LanguagemodelFromFiles.vocab_type='character'", "latin1.txt:2: not UTF-8"),
+    ("datagen_not_line_aligned", "t2x_datagen", "--problem=translate_from_files --data_dir={R}/g5 "
+     "--gin_param=TranslateFromFiles.train_inputs='{R}/three.txt' "
+     "--gin_param=TranslateFromFiles.train_targets='{R}/ok.txt' --gin_param=TranslateFromFiles.dev_inputs='{R}/ok.txt' "
+     "--gin_param=TranslateFromFiles.dev_targets='{R}/ok.txt' --gin_param=TranslateFromFiles.vocab_type='character'",
+     "not line-aligned"),
+    ("datagen_bad_class_line", "t2x_datagen", "--problem=text_classification_from_files --data_dir={R}/g6 "
+     "--gin_param=TextClassificationFromFiles.train='{R}/ok.txt' "
+     "--gin_param=TextClassificationFromFiles.dev='{R}/ok.txt'", "expected 'label<TAB>text'"),
+    ("datagen_empty_train_file", "t2x_datagen", "--problem=languagemodel_from_files --data_dir={R}/g7 "
+     "--gin_param=LanguagemodelFromFiles.train='{R}/empty.txt' --gin_param=LanguagemodelFromFiles.dev='{R}/ok.txt' "
+     "--gin_param=LanguagemodelFromFiles.vocab_type='character'", "generate_samples yielded no samples"),
+    # t2x-decoder
+    ("decoder_no_output_dir", "t2x_decoder", "", "--output_dir is required"),
+    ("decoder_not_a_run", "t2x_decoder", "--output_dir={R}/empty", "--output_dir must be a t2x-trainer output"),
+    ("decoder_bad_decode_hparams", "t2x_decoder", "--output_dir={RUN} --decode_hparams=beam_sise=4",
+     "nearest valid keys: beam_size"),
+    ("decoder_unreadable_file", "t2x_decoder", "--output_dir={RUN} --decode_from_file={R}/none.txt",
+     "--decode_from_file={R}/none.txt cannot be read"),
+    ("decoder_missing_checkpoint", "t2x_decoder", "--output_dir={RUN} --checkpoint_path={RUN}/ckpt-77",
+     "no checkpoint at {RUN}/ckpt-77"),
+    ("decoder_image_run", "t2x_decoder", "--output_dir={RUN} --decode_from_file={R}/ok.txt",
+     "image inputs and class_label targets: the decoder translates symbol inputs to symbol targets"),
+    # t2x-bleu
+    ("bleu_no_translation", "t2x_bleu", "--reference={R}/ok.txt", "--translation is required"),
+    ("bleu_unreadable", "t2x_bleu", "--translation={R}/none.txt --reference={R}/ok.txt", "cannot be read"),
+    ("bleu_line_counts", "t2x_bleu", "--translation={R}/three.txt --reference={R}/ok.txt",
+     "3 hypotheses but 2 references"),
+    ("bleu_empty", "t2x_bleu", "--translation={R}/empty.txt --reference={R}/empty.txt", "no sentences to score"),
+    ("bleu_bad_tokenize", "t2x_bleu", "--translation={R}/ok.txt --reference={R}/ok.txt --tokenize=moses",
+     "--tokenize"),
+    # t2x-avg-checkpoints
+    ("avg_no_output_dir", "t2x_avg_checkpoints", "", "--output_dir is required"),
+    ("avg_not_a_run", "t2x_avg_checkpoints", "--output_dir={R}/empty", "holds 0 checkpoint(s): train first"),
+    ("avg_zero", "t2x_avg_checkpoints", "--output_dir={RUN} --num_last_checkpoints=0", "num_last must be >= 1"),
+    ("avg_too_few", "t2x_avg_checkpoints", "--output_dir={RUN} --num_last_checkpoints=9",
+     "--num_last_checkpoints=9 but {RUN} holds 2 checkpoint(s)"),
+    ("avg_into_the_run", "t2x_avg_checkpoints", "--output_dir={RUN} --num_last_checkpoints=2 --avg_dir={RUN}",
+     "needs its own directory"),
+]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    table, _ = make_tiny_mnist(str(root / "raw"))
+    for name, code in (("usr", USR_CODE.replace("{TABLE!r}", repr(table)).replace("{DENSE_MODEL}", DENSE_MODEL_CODE)),
+                       ("usr_syntax", "x = 1\n\ndef broken(:\n"),
+                       ("usr_raises", "import os\nraise RuntimeError('no GPU here')\n")):
+        (root / name).mkdir()
+        (root / name / "__init__.py").write_text(code)
+    (root / "empty").mkdir()
+    (root / "a_file").write_text("not a directory\n")
+    (root / "bad.gin").write_text("Trainer.log_every = 1\nTrainer.eval_every 5\n")
+    (root / "unclosed.gin").write_text("Trainer.log_every = 1\nTrainer.eval_every = (\n")
+    (root / "ok.txt").write_text("one line\nanother line\n")
+    (root / "three.txt").write_text("a\nb\nc\n")
+    (root / "empty.txt").write_text("")
+    (root / "latin1.txt").write_bytes("fine\ncaf\xe9\n".encode("latin-1"))
+    (root / "locked").mkdir()
+    (root / "locked" / "lock").write_text(json.dumps({"pid": 1, "host": os.uname().nodename, "started": "then"}))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
+    run = root / "run"
+    trained = subprocess.run(
+        [sys.executable, "-m", "t2x.scripts.t2x_trainer", f"--t2x_usr_dir={root / 'usr'}",
+         "--problem=image_tiny_digits", "--model=my_dense_net", f"--data_dir={root / 'data'}",
+         f"--tmp_dir={root / 'raw'}", f"--output_dir={run}", "--train_steps=2", "--save_checkpoints_steps=1",
+         "--schedule=train"], capture_output=True, text=True, env=env, timeout=240, cwd=REPO_ROOT)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    marks = {"{USR}": f"--t2x_usr_dir={root / 'usr'}", "{RUN}": str(run), "{R}": str(root)}
+
+    def fill(text):
+        for mark, value in marks.items():
+            text = text.replace(mark, value)
+        return text
+
+    cases = [{"module": module, "args": [fill(a) for a in args.split()]} for _, module, args, _ in CASES]
+    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", "scripts", "bad_input_runner.py")],
+                          input=json.dumps(cases), capture_output=True, text=True, env=env, timeout=600,
+                          cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    before = sorted(os.listdir(run))
+    return root, {case[0]: (result, fill(case[3])) for case, result in zip(CASES, json.loads(done.stdout))}, before
+
+
+def test_the_catalogue_has_forty_cases_or_more_over_every_binary():
+    by_binary = {}
+    for _, module, _, _ in CASES:
+        by_binary[module] = by_binary.get(module, 0) + 1
+    assert len(CASES) >= 40 and set(by_binary) == {"t2x_trainer", "t2x_datagen", "t2x_decoder", "t2x_bleu",
+                                                   "t2x_avg_checkpoints"}
+
+
+@pytest.mark.parametrize("case", [c[0] for c in CASES])
+def test_bad_input_is_one_line_naming_the_fix(case, results):
+    _, by_case, _ = results
+    result, expected = by_case[case]
+    lines = result["stderr"].strip().splitlines()
+    assert result["code"] == 1, (result["code"], result["stderr"][-2000:])
+    assert "Traceback" not in result["stderr"], result["stderr"][-2000:]
+    # absl's own flag errors add "Pass --helpshort or --helpfull to see help on flags." after theirs
+    last = lines[-2] if lines and lines[-1].startswith("Pass --helpshort") else (lines or [""])[-1]
+    assert expected in last, lines[-3:]
+    if case.startswith("decoder_bad") or case == "decoder_unreadable_file":
+        assert "Restored" not in result["stderr"]  # refused before the model loads
+
+
+def test_refused_runs_wrote_nothing(results):
+    root, _, before = results
+    for name in ("o1", "o2", "o3", "o4", "o6", "o7", "d9"):
+        assert not (root / name).exists(), name
+    assert sorted(os.listdir(root / "run")) == before  # the refused config change rewrote nothing
+    assert (root / "run" / "hparams.json").read_text().count('"hidden_size": 16') == 1
+    assert sorted(os.listdir(root / "locked")) == ["lock"]
+    assert (root / "a_file").read_text() == "not a directory\n"
