@@ -16,6 +16,7 @@ missing file in one message.
 """
 
 import dataclasses
+import gzip
 import hashlib
 import os
 import shutil
@@ -24,6 +25,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+import zlib
 import zipfile
 from typing import List, Optional, Sequence
 
@@ -45,10 +47,15 @@ class ChecksumError(DownloadError):
 
 @dataclasses.dataclass(frozen=True)
 class RemoteFile:
-    """A file a problem needs: its name in ``tmp_dir``, sha256 and mirror URLs in order."""
+    """A file a problem needs: its name in ``tmp_dir``, sha256 and mirror URLs in order.
+
+    ``payload_sha256`` (gzip files): the sha256 of the decompressed content. A copy whose
+    archive bytes differ (re-compressed: another gzip header, level or timestamp) but whose
+    content has this digest is accepted: the data are the same."""
     filename: str
     sha256: str
     urls: Sequence[str]
+    payload_sha256: Optional[str] = None
 
 
 def mirror_urls(filename: str, mirrors: Sequence[str]) -> List[str]:
@@ -102,15 +109,44 @@ def _missing_message(missing: Sequence[RemoteFile], tmp_dir: str, why: str) -> s
             f"{first_urls or 'the problem source'}")
 
 
-def _verified_existing(path: str, sha256: str) -> bool:
-    """True if ``path`` exists with the right checksum; ChecksumError if with a wrong one."""
+def payload_sha256(path: str) -> str:
+    """sha256 of a gzip file's decompressed content."""
+    digest = hashlib.sha256()
+    with gzip.open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _checksum_problem(path: str, rf: "RemoteFile", actual: str) -> Optional[str]:
+    """None when ``path`` (sha256 ``actual``) is ``rf``'s data: the archive's digest, or
+    the decompressed content's; otherwise what was checked and what was found."""
+    if actual == rf.sha256:
+        return None
+    checked = f"sha256 {actual}, expected {rf.sha256}"
+    if rf.payload_sha256:
+        try:
+            content = payload_sha256(path)
+        except (OSError, EOFError, zlib.error) as e:
+            return f"{checked}; its content could not be decompressed ({e})"
+        if content == rf.payload_sha256:
+            logging.info("%s: archive bytes differ (a re-compressed copy), its decompressed content "
+                         "has the recorded sha256 %s: accepted", path, content)
+            return None
+        checked += f"; decompressed content sha256 {content}, expected {rf.payload_sha256}"
+    return checked
+
+
+def _verified_existing(path: str, rf: "RemoteFile") -> bool:
+    """True if ``path`` exists with the right checksum (archive or content); ChecksumError
+    saying what was checked if with a wrong one."""
     if not os.path.exists(path):
         return False
-    actual = sha256_file(path)
-    if actual != sha256:
+    problem = _checksum_problem(path, rf, sha256_file(path))
+    if problem:
         raise ChecksumError(
-            f"{path} has sha256 {actual}, expected {sha256}: the file is corrupt or a different "
-            "version; delete it to download it again, or replace it with the right file")
+            f"{path} has {problem}: the file is corrupt or a different version; delete it to "
+            "download it again, or replace it with the right file")
     return True
 
 
@@ -124,8 +160,9 @@ def _download_one(tmp_dir: str, rf: RemoteFile, timeout: float) -> str:
         try:
             logging.info("Downloading %s", url)
             actual = _fetch(url, tmp, timeout)
-            if actual != rf.sha256:
-                errors.append(f"{url}: sha256 {actual} != expected {rf.sha256}")
+            problem = _checksum_problem(tmp, rf, actual)
+            if problem:
+                errors.append(f"{url}: {problem}")
                 logging.warning("%s", errors[-1])
                 continue
             os.replace(tmp, path)
@@ -145,7 +182,7 @@ def maybe_download_all(tmp_dir: str, files: Sequence[RemoteFile],
                        timeout: float = DEFAULT_TIMEOUT_S) -> List[str]:
     """Ensures every file is in ``tmp_dir`` with its sha256; returns their paths in order."""
     os.makedirs(tmp_dir, exist_ok=True)
-    missing = [rf for rf in files if not _verified_existing(os.path.join(tmp_dir, rf.filename), rf.sha256)]
+    missing = [rf for rf in files if not _verified_existing(os.path.join(tmp_dir, rf.filename), rf)]
     if missing and _offline_forced():
         raise DownloadError(_missing_message(missing, tmp_dir, "T2X_OFFLINE is set"))
     for i, rf in enumerate(missing):

@@ -235,16 +235,17 @@ class IdxImage2ClassProblem(Image2ClassProblem):
             yield image, int(label)
 
 
-def idx_sources(filenames_sha256: Dict[str, Tuple[str, str]], mirrors: Sequence[str],
+def idx_sources(filenames_sha256: Dict[str, Tuple[str, ...]], mirrors: Sequence[str],
                 local_prefix: str = ""):
-    """``{key: (filename, sha256)}`` + mirror base URLs -> ``{key: RemoteFile}``.
+    """``{key: (filename, sha256[, content sha256])}`` + mirror base URLs -> ``{key: RemoteFile}``.
 
     ``local_prefix`` names the files in ``tmp_dir`` apart when two datasets share remote
     names (Fashion-MNIST's files are called as MNIST's).
     """
-    return {key: download.RemoteFile(local_prefix + name, sha,
-                                      tuple(download.mirror_urls(name, mirrors)))
-            for key, (name, sha) in filenames_sha256.items()}
+    return {key: download.RemoteFile(local_prefix + entry[0], entry[1],
+                                      tuple(download.mirror_urls(entry[0], mirrors)),
+                                      entry[2] if len(entry) > 2 else None)
+            for key, entry in filenames_sha256.items()}
 
 
 def class_histogram(labels: np.ndarray, num_classes: int) -> List[int]:

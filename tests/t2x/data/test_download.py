@@ -69,7 +69,7 @@ def test_mirrors_in_order_skip_404_and_corrupt(tmp_path, server):
 
 
 def test_only_corrupt_mirror_is_an_error_and_leaves_nothing(tmp_path, server):
-    with pytest.raises(DownloadError, match="sha256 .* != expected"):
+    with pytest.raises(DownloadError, match="sha256 [0-9a-f]+, expected [0-9a-f]+"):
         download.maybe_download(str(tmp_path / "dl"), "f.bin", [f"{server}/bad/f.bin"], PAYLOAD_SHA)
     assert os.listdir(tmp_path / "dl") == []
 
@@ -127,3 +127,32 @@ def test_extract_refuses_path_traversal(tmp_path):
     with pytest.raises(DownloadError, match="outside"):
         download.extract_archive(str(zpath), str(tmp_path / "out"))
     assert not (tmp_path / "evil2.txt").exists()
+
+
+def test_a_recompressed_copy_is_accepted_by_its_content_and_a_real_mismatch_says_what_was_checked(tmp_path):
+    import gzip
+    import hashlib
+
+    from t2x.data import download
+
+    content = b"the same bytes inside\n" * 100
+    original, recompressed = tmp_path / "orig.gz", tmp_path / "dl" / "data.gz"
+    recompressed.parent.mkdir()
+    with gzip.GzipFile(original, "wb", mtime=0) as f:
+        f.write(content)
+    with gzip.GzipFile(recompressed, "wb", mtime=1234567, compresslevel=1) as f:
+        f.write(content)
+    archive_sha = hashlib.sha256(original.read_bytes()).hexdigest()
+    assert archive_sha != hashlib.sha256(recompressed.read_bytes()).hexdigest()
+    rf = download.RemoteFile("data.gz", archive_sha, ("http://127.0.0.1:9/data.gz",),
+                             hashlib.sha256(content).hexdigest())
+    assert download.maybe_download_all(str(tmp_path / "dl"), [rf]) == [str(recompressed)]
+    wrong = download.RemoteFile("data.gz", archive_sha, rf.urls, "0" * 64)
+    with pytest.raises(download.ChecksumError) as error:
+        download.maybe_download_all(str(tmp_path / "dl"), [wrong])
+    message = str(error.value)
+    assert f"expected {archive_sha}" in message
+    assert f"decompressed content sha256 {hashlib.sha256(content).hexdigest()}, expected {'0' * 64}" in message
+    no_payload = download.RemoteFile("data.gz", archive_sha, rf.urls)
+    with pytest.raises(download.ChecksumError, match="the file is corrupt or a different version"):
+        download.maybe_download_all(str(tmp_path / "dl"), [no_payload])
