@@ -5,7 +5,7 @@
 trains the model's default hparams set (shake_shake_quick), generating the shards first
 when they are missing. Re-running the same command resumes from the latest checkpoint in
 --output_dir; a finished run only evaluates; a changed configuration is refused unless
---allow_config_change. The library call is ``t2x.training.trainer.run_training``.
+--allow_config_change. The library call is ``t2x.training.run.run_training``.
 """
 
 import os
@@ -61,7 +61,7 @@ def main(argv):
     for name in ("problem", "model"):
         if not FLAGS[name].value:
             common.fail(BINARY, f"--{name} is required; --registry_help lists the names")
-    from t2x.training import trainer as trainer_lib  # registers the gin configurables
+    from t2x.training import run as trainer_lib  # registers the gin configurables
 
     common.parse_gin(BINARY)
     # Flags given on the command line win; the others leave their value to gin (then to

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 def train(**kwargs):
     """``t2x-trainer`` from Python: ``t2x.train(problem="image_mnist", model="shake_shake",
     hparams_set="shake_shake_quick", data_dir=..., output_dir=..., train_steps=1000)``.
-    Keyword arguments as ``t2x.training.trainer.train``; returns the last metrics."""
-    from t2x.training.trainer import train as _train  # TensorFlow is imported here, not on `import t2x`
+    Keyword arguments as ``t2x.training.run.train``; returns the last metrics."""
+    from t2x.training.run import train as _train  # TensorFlow is imported here, not on `import t2x`
 
     return _train(**kwargs)

@@ -80,10 +80,6 @@ def names() -> List[str]:
     return sorted(_STEP) + sorted(_DECODE)
 
 
-def is_decode_metric(name: str) -> bool:
-    return name in _DECODE
-
-
 def check_names(metric_names: Sequence[str], where: str = "eval_metrics()") -> None:
     """Every name is a registered metric, or a ConfigError naming the closest ones."""
     for name in metric_names:

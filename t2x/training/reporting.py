@@ -13,7 +13,7 @@
 
 import json
 import time
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping
 
 import tensorflow as tf
 from absl import logging
@@ -109,5 +109,5 @@ def write_eval(writer, step: int, metrics: Mapping[str, float], *, trial_id: str
     writer.flush()
 
 
-def format_metrics(metrics: Mapping[str, float], skip: Optional[set] = None) -> str:
-    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if not skip or k not in skip)
+def format_metrics(metrics: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())

@@ -95,10 +95,6 @@ class RunDir:
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
 
-    def exists(self) -> bool:
-        """True when the run's configuration has been written (hparams.json and run.json)."""
-        return all(os.path.exists(self.file(n)) for n in (HPARAMS_FILE, RUN_FILE))
-
     def __repr__(self) -> str:
         return f"RunDir({self.path!r})"
 
