@@ -18,6 +18,7 @@ run's (max |difference| 0).
 import argparse
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,7 @@ import time
 import numpy as np
 
 STEPS = 60
+PROGRESS = re.compile(rf"\bstep (\d+)/{STEPS}: loss")  # the trainer's progress line
 
 
 def trainer_cmd(data_dir, out_dir):
@@ -54,7 +56,7 @@ def phase(out_dir, lines):
     done = [i for i, line in enumerate(lines) if "eval at step" in line]
     if started and (not done or done[-1] < started[-1]):
         return "evaluation"
-    if any("step " in line and "/" in line for line in lines):
+    if any(PROGRESS.search(line) for line in lines):
         return "step"
     return "start-up"
 
@@ -68,7 +70,7 @@ def killed_attempt(cmd, env, out_dir, rng, max_delay):
     def read():
         for line in proc.stderr:
             lines.append(line)
-            if "step " in line and f"/{STEPS}" in line:
+            if PROGRESS.search(line):
                 first_step.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -83,7 +85,7 @@ def killed_attempt(cmd, env, out_dir, rng, max_delay):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     reader.join(timeout=5)
-    steps = [int(line.split("step ")[1].split("/")[0]) for line in lines if f"/{STEPS}:" in line]
+    steps = [int(m.group(1)) for line in lines if (m := PROGRESS.search(line))]
     return where, (steps[-1] if steps else 0)
 
 

@@ -304,7 +304,7 @@ class Trainer:
         candidates = list(reversed(self.manager.checkpoints))
         for path in candidates:
             try:
-                self.ckpt.restore(path).assert_existing_objects_matched()
+                self._checkpoint_for(path).restore(path).assert_existing_objects_matched()
             except (tf.errors.OpError, ValueError, IndexError, AssertionError) as e:
                 reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
                 logging.warning("checkpoint %s cannot be read (%s): trying the one before it", path, reason)
@@ -317,6 +317,19 @@ class Trainer:
                                 f"({', '.join(os.path.basename(c) for c in candidates)}): delete them to "
                                 "start again, or use another --output_dir")
         return int(self.step.numpy())
+
+    def _checkpoint_for(self, path: str) -> tf.train.Checkpoint:
+        """The checkpoint object that reads ``path``: the full one, or -- for a checkpoint
+        written before t2x saved random state -- one without it (with a warning: such a
+        resume continues the run, but not bit for bit)."""
+        names = [name for name, _ in tf.train.list_variables(path)]
+        if not self.ckpt.model_random_state.states or any(n.startswith("model_random_state/") for n in names):
+            return self.ckpt
+        logging.warning("%s holds no random state (written by an older t2x): resuming with fresh "
+                        "random generators, so this run will not equal an uninterrupted one bit for bit",
+                        path)
+        return tf.train.Checkpoint(model_weights=self.ckpt.model_weights, optimizer=self.optimizer,
+                                   step=self.step)
 
     def train(self, eval_fn: Optional[Callable[[], Dict[str, float]]] = None) -> Dict[str, float]:
         """Trains up to ``train_steps`` global steps, from the latest checkpoint if any.

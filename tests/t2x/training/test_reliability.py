@@ -229,3 +229,17 @@ def test_a_corrupt_record_in_training_names_the_shard_and_the_command(mnist_data
     message = str(error.value)
     assert message.startswith(f"corrupt data: {shard}: unreadable (corrupted record at ")
     assert f"`t2x-datagen --problem=tiny_mnist_fixture --data_dir={data_dir}` rewrites corrupt shards" in message
+
+
+def test_a_checkpoint_from_before_random_state_still_resumes(mnist_data, tmp_path):
+    import tensorflow as tf
+
+    trained = _mnist_trainer(mnist_data, tmp_path / "run", train_steps=2)
+    trained.train()
+    old = tf.train.Checkpoint(model_weights=trained.ckpt.model_weights, optimizer=trained.optimizer,
+                              step=trained.step)  # what t2x wrote before random state
+    tf.train.CheckpointManager(old, str(tmp_path / "old"), max_to_keep=1).save(checkpoint_number=2)
+    resumed = _mnist_trainer(mnist_data, tmp_path / "old")
+    assert resumed.restore() == 2
+    for a, b in zip(trained.model.weights, resumed.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
