@@ -8,9 +8,11 @@ ReLU dropout) on ``tiny_algo``, checkpoint every 5 steps, evaluation every 20 (s
 kills land in steps, in checkpoint writes and in evaluations), 60 steps. Every attempt is
 killed at a random moment after it starts training (``--kills`` times; the moment is drawn
 uniformly in [0, --max_delay] s after its first progress line), then the same command runs
-to the end. Each kill is reported with where it landed: during a step, a checkpoint write
+to the end; when an attempt reaches the last step, that run's final weights are compared
+with the uninterrupted run's and a new run starts for the remaining kills. Each kill is reported with where it landed: during a step, a checkpoint write
 (a ``*_temp`` checkpoint folder present) or an evaluation (an "evaluating" line not yet
-followed by its result). The SIGKILLed trainer leaves its lock behind: every rerun takes
+followed by its result). A SIGKILL in a checkpoint write can leave its ``*_temp`` folder
+behind; only folders new in the attempt count. The SIGKILLed trainer leaves its lock behind: every rerun takes
 it over. Exit status 0 when every weight of the final checkpoint equals the uninterrupted
 run's (max |difference| 0).
 """
@@ -49,8 +51,13 @@ def final_weights(out_dir):
     return {k: reader.get_tensor(k) for k in names}
 
 
-def phase(out_dir, lines):
-    if os.path.isdir(out_dir) and any(name.endswith("_temp") for name in os.listdir(out_dir)):
+def temp_folders(out_dir):
+    """The ``*_temp`` folders of checkpoint writes in progress (or left by a killed one)."""
+    return {n for n in os.listdir(out_dir) if n.endswith("_temp")} if os.path.isdir(out_dir) else set()
+
+
+def phase(out_dir, lines, temps_at_start):
+    if temp_folders(out_dir) - temps_at_start:
         return "checkpoint write"
     started = [i for i, line in enumerate(lines) if "evaluating at step" in line]
     done = [i for i, line in enumerate(lines) if "eval at step" in line]
@@ -64,6 +71,7 @@ def phase(out_dir, lines):
 def killed_attempt(cmd, env, out_dir, rng, max_delay):
     """Runs ``cmd`` until a random moment after its first progress line, then SIGKILLs it.
     Returns (where the kill landed, the last step logged), or None when it finished first."""
+    temps_at_start = temp_folders(out_dir)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines, first_step = [], threading.Event()
 
@@ -81,7 +89,7 @@ def killed_attempt(cmd, env, out_dir, rng, max_delay):
     time.sleep(rng.uniform(0, max_delay))
     if proc.poll() is not None:
         return None
-    where = phase(out_dir, list(lines))
+    where = phase(out_dir, list(lines), temps_at_start)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     reader.join(timeout=5)
@@ -104,27 +112,38 @@ def main():
                         f"--data_dir={data}"], env=env, check=True, capture_output=True)
         ref, run = os.path.join(work, "ref"), os.path.join(work, "run")
         subprocess.run(trainer_cmd(data, ref), env=env, check=True, capture_output=True)
-        kills = []
+        reference = final_weights(ref)
+        kills, diffs, pending = [], [], 0
+
+        def compare():
+            weights = final_weights(run)
+            assert set(weights) == set(reference), "the runs hold different weights"
+            diffs.append((pending, max(float(np.max(np.abs(reference[k] - weights[k]))) for k in reference)))
+            print(f"run {len(diffs)} reached step {STEPS} after {pending} kills: max |final - uninterrupted| "
+                  f"= {diffs[-1][1]}", flush=True)
+
         while len(kills) < args.kills:
             result = killed_attempt(trainer_cmd(data, run), env, run, rng, args.max_delay)
-            if result is None:
-                print(f"attempt finished before its kill: {len(kills)} kills so far, restarting the run")
+            if result is None:  # it finished: compare, then start a new run for the remaining kills
+                compare()
                 shutil.rmtree(run)
+                pending = 0
                 continue
             kills.append(result)
+            pending += 1
             print(f"kill {len(kills):2d}: during a {result[0]:16s} (last step logged {result[1]})", flush=True)
         final = subprocess.run(trainer_cmd(data, run), env=env, capture_output=True, text=True)
         assert final.returncode == 0, final.stderr[-3000:]
-        took_over = final.stderr.count("Taking over the lock")
-        a, b = final_weights(ref), final_weights(run)
-        diff = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+        took_over = "Taking over the lock" in final.stderr
+        compare()
         where = {}
         for w, _ in kills:
             where[w] = where.get(w, 0) + 1
-        print(f"{len(kills)} kills ({', '.join(f'{n} during a {w}' for w, n in sorted(where.items()))}); "
-              f"the final run took over the stale lock: {bool(took_over)}; "
-              f"{len(a)} weight tensors, max |final - uninterrupted| = {diff}")
-        sys.exit(0 if diff == 0.0 and set(a) == set(b) else 1)
+        worst = max(d for _, d in diffs)
+        print(f"{len(kills)} kills ({', '.join(f'{n} during a {w}' for w, n in sorted(where.items()))}) over "
+              f"{len(diffs)} runs to step {STEPS}; each run's final weights against the uninterrupted run's "
+              f"({len(reference)} tensors): max |difference| = {worst}; stale lock taken over: {took_over}")
+        sys.exit(0 if worst == 0.0 else 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -91,6 +91,7 @@ class RunDir:
 
     def __init__(self, path: str):
         self.path = os.path.abspath(os.path.expanduser(path))
+        self._locked = False  # this object took the lock (acquire_lock)
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
@@ -147,9 +148,16 @@ class RunDir:
 
     def repair_checkpoint_index(self) -> Optional[str]:
         """Rebuilds a missing ``checkpoint`` index from the ``ckpt-*`` files present (never
-        a silent restart at step 0); returns the latest prefix when it rebuilt one."""
+        a silent restart at step 0); returns the latest prefix when it rebuilt one. Removes
+        the ``ckpt-*_temp`` folders of checkpoint writes that were killed (call it holding
+        the lock)."""
         import tensorflow as tf
 
+        for name in os.listdir(self.path) if os.path.isdir(self.path) and self._locked else []:
+            if name.startswith("ckpt-") and name.endswith("_temp") and os.path.isdir(self.file(name)):
+                # a checkpoint write killed half way (we hold the lock: nobody is writing it)
+                logging.info("Removing %s, left by a checkpoint write that did not finish", self.file(name))
+                shutil.rmtree(self.file(name), ignore_errors=True)
         present = self.checkpoint_files()
         if not present or os.path.exists(self.file("checkpoint")):
             return None
@@ -236,6 +244,7 @@ class RunDir:
             except FileExistsError:
                 holder = self.lock_info() or {}
                 if holder.get("host") == mine["host"] and holder.get("pid") == mine["pid"]:
+                    self._locked = True
                     return  # ours already
                 if holder.get("host") in (mine["host"], "?") and not pid_alive(int(holder.get("pid", -1))):
                     logging.warning("Taking over the lock of %s left by process %s (%s, started %s), "
@@ -257,6 +266,7 @@ class RunDir:
         holder = self.lock_info()
         if holder and holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
             os.remove(self.file(LOCK_FILE))
+        self._locked = False
 
     # -- loading -----------------------------------------------------------------------
     def apply_gin(self) -> None:

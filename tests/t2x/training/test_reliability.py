@@ -243,3 +243,15 @@ def test_a_checkpoint_from_before_random_state_still_resumes(mnist_data, tmp_pat
     assert resumed.restore() == 2
     for a, b in zip(trained.model.weights, resumed.model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_a_killed_checkpoint_write_is_cleaned_up_only_under_the_lock(tmp_path):
+    run = RunDir(str(tmp_path / "run"))
+    (tmp_path / "run" / "ckpt-3_temp").mkdir(parents=True)
+    run.repair_checkpoint_index()  # a reader: another trainer may be writing it
+    assert (tmp_path / "run" / "ckpt-3_temp").is_dir()
+    run.acquire_lock()
+    run.repair_checkpoint_index()
+    assert not (tmp_path / "run" / "ckpt-3_temp").exists()
+    run.release_lock()
+    assert not (tmp_path / "run" / "lock").exists()
