@@ -56,6 +56,10 @@ TRAINER_FLAGS = ("train_steps", "eval_steps", "eval_every", "save_checkpoints_st
 
 
 def main(argv):
+    if FLAGS.output_dir:  # a run another trainer holds is refused before TensorFlow is imported
+        from t2x.training.run_dir import RunDir
+
+        RunDir(FLAGS.output_dir).check_lock_free()
     if common.start(BINARY, argv):
         return 0
     for name in ("problem", "model"):

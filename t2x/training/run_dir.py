@@ -231,6 +231,27 @@ class RunDir:
         except (OSError, ValueError):
             return {"pid": -1, "host": "?", "started": "?"}  # half-written by a dead writer
 
+    def check_lock_free(self) -> None:
+        """A RunLockedError when another live process holds the lock; nothing is written.
+        Cheap (no TensorFlow): the trainer binary calls it before its heavy imports, so a
+        second trainer is refused at once; ``acquire_lock`` is what takes it."""
+        holder = self.lock_info()
+        if holder and not self._stale(holder) and not self._mine(holder):
+            raise RunLockedError(self._locked_message(holder))
+
+    @staticmethod
+    def _mine(holder) -> bool:
+        return holder.get("host") == socket.gethostname() and holder.get("pid") == os.getpid()
+
+    @staticmethod
+    def _stale(holder) -> bool:
+        return holder.get("host") in (socket.gethostname(), "?") and not pid_alive(int(holder.get("pid", -1)))
+
+    def _locked_message(self, holder) -> str:
+        return (f"{self.path} is in use by process {holder.get('pid')} on {holder.get('host')} "
+                f"(since {holder.get('started')}); one trainer per run directory: wait for it, "
+                f"stop it, or use another --output_dir")
+
     def acquire_lock(self) -> None:
         """Takes the run's lock (one trainer per run directory); a RunLockedError naming the
         holder when another live process has it; a lock of a dead process (same host) is
@@ -243,19 +264,16 @@ class RunDir:
                 fd = os.open(self.file(LOCK_FILE), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self.lock_info() or {}
-                if holder.get("host") == mine["host"] and holder.get("pid") == mine["pid"]:
+                if self._mine(holder):
                     self._locked = True
                     return  # ours already
-                if holder.get("host") in (mine["host"], "?") and not pid_alive(int(holder.get("pid", -1))):
+                if self._stale(holder):
                     logging.warning("Taking over the lock of %s left by process %s (%s, started %s), "
                                     "which is no longer running", self.path, holder.get("pid"),
                                     holder.get("host"), holder.get("started"))
                     os.remove(self.file(LOCK_FILE))
                     continue
-                raise RunLockedError(
-                    f"{self.path} is in use by process {holder.get('pid')} on {holder.get('host')} "
-                    f"(since {holder.get('started')}); one trainer per run directory: wait for it, "
-                    f"stop it, or use another --output_dir")
+                raise RunLockedError(self._locked_message(holder))
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(mine, f)
             self._locked = True
