@@ -37,6 +37,33 @@ DENSE_MODEL_CODE = textwrap.dedent('''\
 ''')
 
 
+def usr_dir_code(table, train_shards=2, extra_problems=""):
+    """The ``__init__.py`` of a user dir for the binaries' tests: ``image_tiny_digits`` over
+    the IDX files of ``table`` (see make_tiny_mnist), ``extra_problems`` (code that may
+    subclass ImageTinyDigits), the ``my_dense_net`` model with its default set
+    ``my_dense_tiny`` (batch 8, hidden 16, constant learning rate 0.01)."""
+    return (textwrap.dedent(f'''\
+        import keras
+        from t2x import registry
+        from t2x.data.image import IdxImage2ClassProblem, idx_sources
+        from t2x.hparams.basic import basic_params1
+        from t2x.model import T2XModel
+
+        @registry.register_problem
+        class ImageTinyDigits(IdxImage2ClassProblem):
+            train_shards = {train_shards}
+            source_files = idx_sources({table!r}, ["http://127.0.0.1:9/"])
+        ''') + textwrap.dedent(extra_problems) + "\n@registry.register_model(default_hparams_set=\"my_dense_tiny\")\n"
+            + DENSE_MODEL_CODE + textwrap.dedent('''
+        @registry.register_hparams
+        def my_dense_tiny():
+            hp = basic_params1()
+            hp.batch_size, hp.hidden_size = 8, 16
+            hp.learning_rate_schedule, hp.learning_rate_constant = "constant", 0.01
+            return hp
+        '''))
+
+
 def shard_files(directory):
     """The files of ``directory`` without the writers' ``.count`` sidecars, sorted."""
     return sorted(f for f in os.listdir(directory) if not f.endswith(".count"))

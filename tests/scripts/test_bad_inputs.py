@@ -7,38 +7,17 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-from conftest import DENSE_MODEL_CODE, REPO_ROOT, make_tiny_mnist
+from conftest import REPO_ROOT, make_tiny_mnist, usr_dir_code
 
-USR_CODE = textwrap.dedent('''
-    import keras
-    from t2x import registry
-    from t2x.data.image import IdxImage2ClassProblem, idx_sources
-    from t2x.hparams.basic import basic_params1
-    from t2x.model import T2XModel
-
-    @registry.register_problem
-    class ImageTinyDigits(IdxImage2ClassProblem):
-        train_shards = 1
-        source_files = idx_sources({TABLE!r}, ["http://127.0.0.1:9/"])
-
-    @registry.register_problem
-    class ImageTinyDigitsBadMetric(ImageTinyDigits):
-        def eval_metrics(self):
-            return ["acuracy"]
-
-    @registry.register_model(default_hparams_set="my_dense_tiny")
-    {DENSE_MODEL}
-
-    @registry.register_hparams
-    def my_dense_tiny():
-        hp = basic_params1()
-        hp.batch_size, hp.hidden_size = 8, 16
-        return hp
-''')
+USR_PROBLEMS = '''
+@registry.register_problem
+class ImageTinyDigitsBadMetric(ImageTinyDigits):
+    def eval_metrics(self):
+        return ["acuracy"]
+'''
 
 # (case id, binary, args, text the last stderr line must contain). {R} is the scratch root;
 # {USR} the user dir flag; {RUN} a trained run; {IMG} the flags of a tiny image run.
@@ -154,7 +133,7 @@ CASES = [
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     table, _ = make_tiny_mnist(str(root / "raw"))
-    for name, code in (("usr", USR_CODE.replace("{TABLE!r}", repr(table)).replace("{DENSE_MODEL}", DENSE_MODEL_CODE)),
+    for name, code in (("usr", usr_dir_code(table, 1, USR_PROBLEMS)),
                        ("usr_syntax", "x = 1\n\ndef broken(:\n"),
                        ("usr_raises", "import os\nraise RuntimeError('no GPU here')\n")):
         (root / name).mkdir()

@@ -6,45 +6,21 @@ shards, HParams-dashboard rows per run, unimplemented hparams refused."""
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import DENSE_MODEL_CODE, REPO_ROOT, make_tiny_mnist, shard_files
+from conftest import REPO_ROOT, make_tiny_mnist, usr_dir_code, shard_files
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
 
-USR_CODE = textwrap.dedent('''
-    import keras
-    from t2x import registry
-    from t2x.data.image import IdxImage2ClassProblem, idx_sources
-    from t2x.hparams.basic import basic_params1
-    from t2x.model import T2XModel
-
-    class _Tiny(IdxImage2ClassProblem):
-        train_shards = 2
-        source_files = idx_sources({TABLE!r}, ["http://127.0.0.1:9/"])
-
-    @registry.register_problem
-    class ImageTinyDigits(_Tiny):
-        pass
-
-    @registry.register_problem
-    class ImageTinyDigitsAccuracyOnly(_Tiny):
-        def eval_metrics(self):
-            return ["accuracy"]
-
-    @registry.register_model(default_hparams_set="my_dense_tiny")
-    {DENSE_MODEL}
-    @registry.register_hparams
-    def my_dense_tiny():
-        hp = basic_params1()
-        hp.batch_size, hp.hidden_size = 8, 16
-        hp.learning_rate_schedule, hp.learning_rate_constant = "constant", 0.01
-        return hp
-''')
+USR_PROBLEMS = '''
+@registry.register_problem
+class ImageTinyDigitsAccuracyOnly(ImageTinyDigits):
+    def eval_metrics(self):
+        return ["accuracy"]
+'''
 
 
 def run_binary(module, *args, timeout=240):
@@ -58,7 +34,7 @@ def usr(tmp_path):
     table, _ = make_tiny_mnist(str(raw))
     usr_dir = tmp_path / "my_code"
     usr_dir.mkdir()
-    (usr_dir / "__init__.py").write_text(USR_CODE.replace("{TABLE!r}", repr(table)).replace("{DENSE_MODEL}", DENSE_MODEL_CODE))
+    (usr_dir / "__init__.py").write_text(usr_dir_code(table, 2, USR_PROBLEMS))
     return tmp_path, [f"--t2x_usr_dir={usr_dir}", f"--tmp_dir={raw}", "--train_steps=3",
                       "--eval_steps=2", "--log_every=1"]
 
