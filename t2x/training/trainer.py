@@ -30,7 +30,8 @@ step and input position, so a killed and resumed run ends with the weights of an
 uninterrupted one (same seed). Under the default strategy the iterator itself is saved;
 distributed iterators are not checkpointable in TF 2.21, so under ``mirrored`` and
 ``multi_worker`` the input is re-positioned by skipping the batches already consumed
-(deterministic pipeline, same result). A different problem, model or hparams on resume is
+(deterministic pipeline, same result): one per-replica batch per step for each replica
+an input pipeline feeds (``replicas_per_pipeline``). A different problem, model or hparams on resume is
 refused with a readable diff unless ``allow_config_change``.
 """
 
@@ -64,6 +65,13 @@ gin.external_configurable(lr_lib.T2XLearningRate, module="t2x")
 
 class TrainingError(T2XError, RuntimeError):
     """The run cannot go on (NaN loss, refused config change); the message says why and what to do."""
+
+
+def replicas_per_pipeline(input_context: tf.distribute.InputContext) -> int:
+    """How many per-replica batches one input pipeline gives to each global step: one for
+    each replica that it feeds (2 under ``mirrored`` on 2 devices, 1 per worker under
+    ``multi_worker`` with one device each)."""
+    return max(1, input_context.num_replicas_in_sync // max(1, input_context.num_input_pipelines))
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -174,7 +182,14 @@ class Trainer:
         self.last_eval: Dict[str, float] = {}
 
     # ------------------------------------------------------------------ set-up --
-    def _dataset_fn(self, mode: str, skip_batches: int = 0) -> Callable:
+    def _dataset_fn(self, mode: str, skip_steps: int = 0) -> Callable:
+        """The per-input-pipeline dataset function of ``distribute_datasets_from_function``;
+        ``skip_steps`` global steps already consumed are skipped (resume under ``mirrored``
+        and ``multi_worker``).
+
+        Each pipeline yields per-replica batches and the distributed iterator deals them out
+        one per local replica, so one global step takes ``replicas_per_pipeline`` batches
+        from every pipeline: that many per step are skipped, not one."""
         def fn(input_context: tf.distribute.InputContext):
             per_replica = (input_context.get_per_replica_batch_size(self.global_batch_size)
                            if mode == Mode.TRAIN else
@@ -183,7 +198,8 @@ class Trainer:
                 mode, self.data_dir, self.hparams, batch_size=per_replica,
                 seed=self.random_seed, deterministic=True, input_context=input_context,
                 drop_remainder=mode == Mode.TRAIN)
-            return ds.skip(skip_batches) if skip_batches else ds
+            skip = skip_steps * replicas_per_pipeline(input_context)
+            return ds.skip(skip) if skip else ds
         return fn
 
     def _build(self) -> None:
@@ -361,7 +377,7 @@ class Trainer:
     def _train_loop(self, start_step: int, eval_fn, stop) -> Dict[str, float]:
         default = self.strategy_name == "default"
         dist = self.strategy.distribute_datasets_from_function(
-            self._dataset_fn(Mode.TRAIN, skip_batches=0 if default else start_step))
+            self._dataset_fn(Mode.TRAIN, skip_steps=0 if default else start_step))
         iterator = iter(dist)
         if default:
             iter_ckpt = tf.train.Checkpoint(iterator=iterator)
