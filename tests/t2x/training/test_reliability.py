@@ -1,5 +1,5 @@
 """The trainer's promises at the edges: exact resume of stochastic models (random state in
-the checkpoint), preemption by SIGTERM, one trainer per run directory, a lost checkpoint
+the checkpoint; under ``mirrored`` too), preemption by SIGTERM, one trainer per run directory, a lost checkpoint
 index and an unreadable checkpoint."""
 
 import json
@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -78,6 +79,52 @@ def test_a_stopped_and_resumed_stochastic_run_equals_the_uninterrupted_one(case,
     # and the random state really moved: the resumed generators are not at their start
     assert initial_states and any((s != v.numpy()).any() for s, v in
                                   zip(initial_states, second.ckpt.model_random_state.states))
+
+
+MIRRORED_RESUME_SCRIPT = textwrap.dedent('''
+    import sys, numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, {tests!r})
+    import conftest
+    from t2x.data.image import IdxImage2ClassProblem, idx_sources
+    from t2x.hparam import create_hparams
+    from t2x.training.trainer import Trainer
+    table, _ = conftest.make_tiny_mnist({raw!r})
+    class TinyMnist(IdxImage2ClassProblem):
+        registered_name = "tiny_mnist_fixture"
+        train_shards = 3
+        source_files = idx_sources(table, ["http://127.0.0.1:9/"])
+    p = TinyMnist(); p.generate_data({data!r}, {raw!r})
+    def trainer(out, steps):
+        return Trainer(problem=p, model_name="basic_fc_relu", data_dir={data!r}, output_dir=out,
+                       hparams=create_hparams("basic_fc_tiny", "dropout=0.3,batch_size=8"),
+                       hparams_set="basic_fc_tiny", train_steps=steps, strategy="mirrored",
+                       save_checkpoints_steps=1000, log_every=1000)
+    straight = trainer({out!r} + "straight", 9)  # 72 examples: the resumed part crosses the epoch (60)
+    straight.train()
+    assert straight.num_replicas == 2, straight.num_replicas
+    trainer({out!r} + "resumed", 5).train()
+    resumed = trainer({out!r} + "resumed", 9)
+    resumed.train()
+    assert int(resumed.step.numpy()) == 9
+    states = [v.numpy().tolist() for v in resumed.ckpt.model_random_state.states]
+    assert states and all(s[1] == 9 for s in states), states  # one dropout draw per step: not a no-op
+    diff = max(float(np.max(np.abs(a.numpy() - b.numpy())))
+               for a, b in zip(straight.model.weights, resumed.model.weights))
+    print("MIRRORED_RESUME_DIFF", diff)
+''')
+
+
+def test_a_stopped_and_resumed_mirrored_run_equals_the_uninterrupted_one(tmp_path):
+    """Under ``mirrored`` (two logical CPUs) the input is re-positioned by skipping: each
+    global step takes one per-replica batch per replica from the one input pipeline."""
+    script = MIRRORED_RESUME_SCRIPT.format(tests=os.path.join(REPO_ROOT, "tests"), raw=str(tmp_path / "raw"),
+                                           data=str(tmp_path / "data"), out=str(tmp_path / "out_"))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env=ENV, cwd=REPO_ROOT)
+    assert "MIRRORED_RESUME_DIFF" in result.stdout, result.stderr[-3000:]
+    assert result.stdout.split("MIRRORED_RESUME_DIFF")[1].split() == ["0.0"], result.stdout
 
 
 def _binary(*args, **kw):
