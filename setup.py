@@ -43,7 +43,11 @@ setuptools.setup(
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "test": ["pytest>=8", "pytest-xdist>=3"],  # the suite runs on 2 workers (-n 2)
+        # Export: the maintained TF Lite interpreter. TF.js's converter is installed apart,
+        # without its dependencies (they would replace TF 2.21 by 2.19): see the README.
+        "export": ["ai-edge-litert>=2.0", "tensorflow-hub>=0.16", "h5py>=3"],
     },
+    package_data={"t2x.training": ["tfjs_page.html"]},
     entry_points={
         "console_scripts": [
             "t2x-datagen=t2x.scripts.t2x_datagen:run_main",
@@ -51,6 +55,7 @@ setuptools.setup(
             "t2x-decoder=t2x.scripts.t2x_decoder:run_main",
             "t2x-bleu=t2x.scripts.t2x_bleu:run_main",
             "t2x-avg-checkpoints=t2x.scripts.t2x_avg_checkpoints:run_main",
+            "t2x-exporter=t2x.scripts.t2x_exporter:run_main",
         ],
     },
     classifiers=[

@@ -207,6 +207,31 @@ def force_eos_after(symbols_to_logits_fn: Callable, max_lengths, eos_id: int = E
     return fn
 
 
+def force_prefix(symbols_to_logits_fn: Callable, prefix, prefix_lengths) -> Callable:
+    """Wraps a step function so that row ``n`` produces ``prefix[n, i]`` at each position
+    ``i < prefix_lengths[n]`` (a language model's prompt), then decodes freely."""
+    prefix = tf.cast(prefix, tf.int32)
+    last = tf.shape(prefix)[1] - 1
+
+    def fn(ids, i, cache):
+        logits, cache = symbols_to_logits_fn(ids, i, cache)
+        vocab = tf.shape(logits)[-1]
+        token = prefix[:, tf.maximum(tf.minimum(i, last), 0)]
+        only_token = tf.where(tf.equal(tf.range(vocab)[None, :], token[:, None]), 0.0, -INF)
+        force = tf.less(i, prefix_lengths)[:, None]
+        return tf.where(force, tf.cast(only_token, logits.dtype), logits), cache
+    return fn
+
+
+def drop_prefix(ids, prefix_lengths):
+    """``[N, L]`` ids -> ``[N, L]``: row ``n`` without its first ``prefix_lengths[n]`` ids,
+    left-aligned and 0-padded (the continuation of a prompt)."""
+    length = tf.shape(ids)[1]
+    positions = tf.range(length)[None, :] + tf.cast(prefix_lengths, tf.int32)[:, None]
+    shifted = tf.gather(ids, tf.minimum(positions, length - 1), batch_dims=1)
+    return tf.where(positions < length, shifted, tf.zeros_like(shifted))
+
+
 def strip_ids(ids, eos_id: int = EOS_ID):
     """A decoded row (list or 1-D array of ids) up to, not including, its first ``EOS`` or
     padding ``0``: what a text encoder should decode."""

@@ -145,6 +145,10 @@ class T2XModel(keras.Model):
         ``use_cache`` a model's ``fast_decode_fn`` (the Transformer's key/value cache) is
         used when it has one; otherwise, or with ``use_cache=False``, the whole model re-runs
         on the tokens so far at every step (the slow path, any model).
+        A model without inputs decodes ``{"batch_size": N}`` from nothing, or continues
+        ``{"prompt": ids [N, P]}`` (0-padded, no EOS): the prompt's ids are forced, then
+        decoding is free for ``extra_length`` more tokens, and ``outputs`` hold the
+        continuation only.
         Returns ``outputs`` ``[B, decode_length]`` int32 (``[B, top_beams, decode_length]``
         when ``top_beams > 1``; EOS kept, zeros after) and ``scores`` ``[B]`` (``[B,
         top_beams]``): log-probabilities (beam search: length-penalised).
@@ -164,6 +168,7 @@ class T2XModel(keras.Model):
         if top_beams > beam_size:
             raise ValueError(f"top_beams={top_beams} cannot exceed beam_size={beam_size}")
         features = {k: v for k, v in features.items() if k != "targets"}
+        prompt = features.pop("prompt", None)
         has_inputs = "inputs" in features and "inputs" in self.modalities
         max_lengths = None
         if has_inputs:
@@ -174,14 +179,23 @@ class T2XModel(keras.Model):
                 input_lengths = tf.reduce_sum(tf.cast(tf.not_equal(features["inputs"], 0), tf.int32), axis=1)
                 max_lengths = input_lengths + extra_length
                 decode_length = tf.shape(features["inputs"])[1] + extra_length + 1
+        elif prompt is not None:
+            prompt = tf.convert_to_tensor(prompt)
+            batch_size = tf.shape(prompt)[0]
+            prompt_lengths = tf.reduce_sum(tf.cast(tf.not_equal(prompt, 0), tf.int32), axis=1)
+            decode_length = tf.shape(prompt)[1] + (extra_length if decode_length is None else decode_length)
         else:
             if "batch_size" not in features:
-                raise ValueError("a model without inputs decodes from features {'batch_size': N}")
+                raise ValueError("a model without inputs decodes from features {'batch_size': N} "
+                                 "or {'prompt': ids [N, P]}")
             batch_size = features.pop("batch_size")
             decode_length = extra_length if decode_length is None else decode_length
         num_beams = beam_size if beam_size > 1 else 1
         fast = self.fast_decode_fn(features, batch_size, decode_length, num_beams) if use_cache else None
         fn, cache = fast if fast is not None else self.slow_decode_fn(features, num_beams)
+        if prompt is not None:
+            tile = (lambda t: decoding.expand_to_beams(t, num_beams)) if num_beams > 1 else (lambda t: t)
+            fn = decoding.force_prefix(fn, tile(prompt), tile(prompt_lengths))
         if max_lengths is not None:
             fn = decoding.force_eos_after(fn, decoding.expand_to_beams(max_lengths, num_beams)
                                           if num_beams > 1 else max_lengths)
@@ -197,6 +211,14 @@ class T2XModel(keras.Model):
             ids, scores = decoding.sample_decode(
                 fn, batch_size, decode_length, cache, sampling_method=sampling_method,
                 temperature=temperature, top_k=top_k, seed=seed)
+        if prompt is not None:  # the continuation only
+            if len(ids.shape) == 3:
+                k = tf.shape(ids)[1]
+                flat = decoding.drop_prefix(tf.reshape(ids, [batch_size * k, -1]),
+                                            decoding.expand_to_beams(prompt_lengths, k))
+                ids = tf.reshape(flat, tf.shape(ids))
+            else:
+                ids = decoding.drop_prefix(ids, prompt_lengths)
         return {"outputs": ids, "scores": scores}
 
     def slow_decode_fn(self, features: Dict[str, Any], num_beams: int):

@@ -50,6 +50,14 @@ def parse_decode_hparams(text: str = "") -> HParams:
     return hp
 
 
+def infer_kwargs(hp: HParams) -> dict:
+    """The ``T2XModel.infer`` arguments of decode hparams (the decoder's and the exporter's)."""
+    return dict(extra_length=hp.extra_length, beam_size=hp.beam_size,
+                top_beams=hp.beam_size if hp.return_beams else 1, alpha=hp.alpha,
+                sampling_method=hp.sampling_method, temperature=hp.sampling_temp,
+                top_k=hp.top_k, use_cache=hp.use_cache)
+
+
 def batches_by_length(sequences: Sequence[Sequence[int]], batch_size: int) -> List[List[int]]:
     """Indices of ``sequences`` cut into batches of ``batch_size`` after sorting by
     ``(length, ids)``: the same set of sequences gives the same batches in any order."""
@@ -71,11 +79,7 @@ class SequenceDecoder:
                               "targets: the decoder translates symbol inputs to symbol targets "
                               "(language-model sampling is model.infer({'batch_size': N}))")
         self.encoders = problem.get_feature_encoders(data_dir)
-        hp = self.decode_hparams
-        kwargs = dict(extra_length=hp.extra_length, beam_size=hp.beam_size,
-                      top_beams=hp.beam_size if hp.return_beams else 1, alpha=hp.alpha,
-                      sampling_method=hp.sampling_method, temperature=hp.sampling_temp,
-                      top_k=hp.top_k, use_cache=hp.use_cache)
+        kwargs = infer_kwargs(self.decode_hparams)
         self._infer = tf.function(lambda inputs: model.infer({"inputs": inputs}, **kwargs),
                                   input_signature=[tf.TensorSpec([None, None], tf.int64)])
 
