@@ -30,6 +30,9 @@ flags.DEFINE_string("decode_to_file", None, "Where the outputs go, one per line 
                     "(default: <decode_from_file>.<model>.<hparams_set>.beam<N>.alpha<A>.decodes).")
 flags.DEFINE_string("decode_split", "dev", "Without --decode_from_file: the split to decode and score.")
 flags.DEFINE_boolean("decode_interactive", False, "Decode sentences typed on stdin.")
+flags.DEFINE_string("saved_model", None, "Decode through an export (t2x-exporter's <export>/saved_model) "
+                    "instead of the checkpoint: the same lines on the same inputs. --output_dir is then "
+                    "needed only for --decode_split.")
 flags.DEFINE_enum("bleu_tokenize", "13a", ["13a", "intl", "none", "char", "zh"],
                   "sacreBLEU tokenizer for --decode_split scoring.")
 common.define_registry_flags()
@@ -38,8 +41,8 @@ common.define_registry_flags()
 def main(argv):
     if common.start(BINARY, argv):
         return 0
-    if not FLAGS.output_dir:
-        common.fail(BINARY, "--output_dir is required: the directory t2x-trainer wrote")
+    if not FLAGS.output_dir and not FLAGS.saved_model:
+        common.fail(BINARY, "--output_dir is required: the directory t2x-trainer wrote (or --saved_model)")
     from t2x.training import decoder as decoder_lib
 
     if FLAGS.decode_interactive:
@@ -49,7 +52,8 @@ def main(argv):
         decode_hparams=FLAGS.decode_hparams, decode_from_file=FLAGS.decode_from_file,
         decode_to_file=FLAGS.decode_to_file, decode_split=FLAGS.decode_split,
         decode_interactive=FLAGS.decode_interactive, bleu_tokenize=FLAGS.bleu_tokenize,
-        t2x_usr_dir=FLAGS.t2x_usr_dir, emit=lambda line: print(line, flush=True))
+        t2x_usr_dir=FLAGS.t2x_usr_dir, emit=lambda line: print(line, flush=True),
+        saved_model=FLAGS.saved_model)
     if not FLAGS.decode_interactive:
         print(f"{BINARY}: {summary}")
     return 0

@@ -12,6 +12,7 @@ Each class mirrors one Python encoder of ``t2x.data.text_encoder`` id for id, wi
 * ``GraphByteEncoder`` (``vocab_type="character"``): UTF-8 bytes + 2; decoding turns invalid
   UTF-8 into U+FFFD, one per bad byte sequence (ICU's count; Python's "replace" may count
   a truncated sequence differently).
+* ``GraphIntegerEncoder`` (the base ``TextEncoder``: integers + 2, the algorithmic problems).
 * ``GraphTokenEncoder`` (``"token"``): whitespace split, one id per vocabulary line; an
   unknown token becomes the encoder's ``replace_oov`` token, or is dropped when it has none
   (the Python encoder raises there).
@@ -80,6 +81,27 @@ class GraphEncoder(tf.Module):
             eos = tf.fill([ids.nrows(), 1], tf.constant(EOS_ID, tf.int64))
             ids = tf.concat([ids, tf.RaggedTensor.from_tensor(eos)], axis=1)
         return ids.to_tensor(0)
+
+
+class GraphIntegerEncoder(GraphEncoder):
+    """The base ``TextEncoder``: space-separated integers, shifted past the reserved ids
+    (the algorithmic problems' vocabulary)."""
+
+    vocab_type = "integer"
+
+    def __init__(self, num_reserved_ids: int = 2):
+        super().__init__()
+        self.num_reserved_ids = num_reserved_ids
+
+    def encode(self, text):
+        words = tf.strings.split(tf.strings.strip(tf.convert_to_tensor(text, tf.string)))
+        return tf.ragged.map_flat_values(
+            lambda w: tf.strings.to_number(w, tf.int64) + self.num_reserved_ids, words)
+
+    def decode(self, ids):
+        rows = cut_at_eos(ids)
+        words = tf.ragged.map_flat_values(lambda i: tf.strings.as_string(i - self.num_reserved_ids), rows)
+        return tf.strings.reduce_join(words, axis=-1, separator=" ")
 
 
 class _TableEncoder(GraphEncoder):
@@ -249,8 +271,10 @@ def graph_encoder(encoder: TextEncoder, asset_dir: str) -> Optional[GraphEncoder
         return GraphByteEncoder(encoder.num_reserved_ids)
     if isinstance(encoder, SubwordTextEncoder):
         return GraphSubwordEncoder(encoder, asset_dir)
-    if isinstance(encoder, TokenTextEncoder) and not encoder._reverse:
-        return GraphTokenEncoder(encoder, asset_dir)
+    if isinstance(encoder, TokenTextEncoder):
+        return None if encoder._reverse else GraphTokenEncoder(encoder, asset_dir)
+    if type(encoder) is TextEncoder:
+        return GraphIntegerEncoder(encoder.num_reserved_ids)
     return None
 
 
@@ -258,4 +282,4 @@ def unsupported_reason(encoder: TextEncoder) -> str:
     if isinstance(encoder, TokenTextEncoder):
         return "a reversed TokenTextEncoder (reverse=True) has no graph version"
     return (f"{type(encoder).__name__} has no graph version (t2x has one for ByteTextEncoder, "
-            "TokenTextEncoder and SubwordTextEncoder)")
+            "TextEncoder (integers), TokenTextEncoder and SubwordTextEncoder)")

@@ -129,6 +129,16 @@ class SequenceDecoder:
         target = self.encoders["targets"]
         return ["\t".join(target.decode(beam) for beam in beams) for beams in outputs]
 
+    def split_texts(self, split: str = "dev", max_examples: int = 0) -> Tuple[List[str], List[str]]:
+        """A split's (source texts, references), decoded from its TFRecords' ids."""
+        ds = self.problem.dataset(Mode.EVAL, self.data_dir, dataset_split=split, deterministic=True)
+        if max_examples:
+            ds = ds.take(max_examples)
+        source, target = self.encoders["inputs"], self.encoders["targets"]
+        pairs = [(source.decode(decoding.strip_ids(e["inputs"])), target.decode(decoding.strip_ids(e["targets"])))
+                 for e in ds.as_numpy_iterator()]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
     def decode_split(self, split: str = "dev", max_examples: int = 0) -> Tuple[List[str], List[str]]:
         """Decodes a split's TFRecords: (hypotheses, references), in the split's order."""
         ds = self.problem.dataset(Mode.EVAL, self.data_dir, dataset_split=split, deterministic=True)
@@ -168,7 +178,7 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
            decode_to_file: Optional[str] = None, decode_split: str = "dev",
            decode_interactive: bool = False, bleu_tokenize: str = "13a",
            t2x_usr_dir: Optional[str] = None, stdin: TextIO = sys.stdin,
-           emit: Callable[[str], None] = print) -> str:
+           emit: Callable[[str], None] = print, saved_model: Optional[str] = None) -> str:
     """The library behind ``t2x-decoder``; returns its summary line.
 
     ``decode_interactive``: each line of ``stdin`` decoded and ``emit``-ted. Else
@@ -176,36 +186,86 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
     ``<file>.<model>.beam<N>.alpha<A>.decodes``), in file order, atomically. Else
     ``decode_split`` decoded and scored with sacreBLEU (``bleu_tokenize``), the decodes
     written to ``decode_to_file`` when given. Bad ``decode_hparams`` or an unreadable file
-    fail before the model loads."""
+    fail before the model loads. With ``saved_model`` (an export's ``saved_model/``) the
+    export decodes instead of the checkpoint (its decode hparams are fixed in it; only
+    ``batch_size`` applies); ``output_dir`` is then needed only for ``decode_split``."""
     from t2x import bleu
 
-    parse_decode_hparams(decode_hparams)  # a typo fails before the model loads
+    hp = parse_decode_hparams(decode_hparams)  # a typo fails before the model loads
     if decode_from_file and not _readable(decode_from_file):
         raise DecodeError(f"--decode_from_file={decode_from_file} cannot be read")
-    decoder = SequenceDecoder.from_output_dir(output_dir, data_dir=data_dir, checkpoint_path=checkpoint_path,
-                                              decode_hparams=decode_hparams, t2x_usr_dir=t2x_usr_dir)
-    hp = decoder.decode_hparams
+    if saved_model:
+        exported = SavedModelDecoder(saved_model, int(hp.batch_size))
+    if saved_model and not output_dir:
+        if not (decode_from_file or decode_interactive):
+            raise DecodeError("--saved_model without --output_dir decodes --decode_from_file or "
+                              "--decode_interactive (the split's references are in the run's data_dir)")
+        decoder = None
+    else:
+        decoder = SequenceDecoder.from_output_dir(output_dir, data_dir=data_dir, checkpoint_path=checkpoint_path,
+                                                  decode_hparams=decode_hparams, t2x_usr_dir=t2x_usr_dir)
+    if saved_model:  # the export decodes; the run (if given) only supplies the split
+        source, checkpoint = exported, f"SavedModel {saved_model}"
+    else:
+        source, checkpoint = decoder, f"checkpoint {decoder.checkpoint_path}"
+    model_name = decoder.model.name if decoder else "saved_model"
     if decode_interactive:
         for line in stdin:
             if line.strip():
-                emit(decoder.decode_lines([line])[0])
+                emit(source.decode_lines([line])[0])
         return "interactive decoding done"
     if decode_from_file:
         with open(decode_from_file, encoding="utf-8") as f:
             lines = [line.rstrip("\n") for line in f]
-        outputs = decoder.decode_lines(lines)
+        outputs = source.decode_lines(lines)
         out_path = decode_to_file or (
-            f"{decode_from_file}.{decoder.model.name}.beam{hp.beam_size}.alpha{hp.alpha}.decodes")
+            f"{decode_from_file}.{model_name}.beam{hp.beam_size}.alpha{hp.alpha}.decodes")
         write_lines_atomic(out_path, outputs)
         return (f"decoded {len(lines)} sentences from {decode_from_file} to {out_path} "
-                f"({decoder.last_sentences_per_second:.1f} sentences/s, checkpoint {decoder.checkpoint_path})")
-    hypotheses, references = decoder.decode_split(decode_split)
+                f"({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})")
+    if saved_model:
+        inputs, references = decoder.split_texts(decode_split)
+        hypotheses = exported.decode_lines(inputs)
+    else:
+        hypotheses, references = decoder.decode_split(decode_split)
     if decode_to_file:
         write_lines_atomic(decode_to_file, hypotheses)
     score = bleu.corpus_bleu(hypotheses, references, tokenize=bleu_tokenize)
     logging.info("sacreBLEU signature: %s", score.signature)
     return (f"{decode_split}: {len(hypotheses)} sentences, {score.format()} "
-            f"({decoder.last_sentences_per_second:.1f} sentences/s, checkpoint {decoder.checkpoint_path})")
+            f"({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})")
+
+
+class SavedModelDecoder:
+    """Decodes through an export's text signatures (``t2x-decoder --saved_model``): the
+    lines are cut into the batches ``SequenceDecoder`` forms (sorted by the ids of the
+    export's own ``encode`` signature), so that on the same inputs both write the same
+    lines. The decode hparams are the export's (fixed when it was written)."""
+
+    def __init__(self, saved_model_dir: str, batch_size: int = 32):
+        try:
+            self.module = tf.saved_model.load(saved_model_dir)
+        except (OSError, ValueError) as e:
+            raise DecodeError(f"--saved_model={saved_model_dir} is not a SavedModel: {str(e).splitlines()[0]}")
+        missing = {"serving_default", "encode"} - set(self.module.signatures)
+        if missing:
+            raise DecodeError(f"--saved_model={saved_model_dir} has no {', '.join(sorted(missing))} signature: "
+                              "export a text-to-text run (t2x-exporter --formats=saved_model)")
+        self.batch_size = batch_size
+        self.last_sentences_per_second = 0.0
+
+    def decode_lines(self, lines: Sequence[str]) -> List[str]:
+        stripped = [line.strip() for line in lines]
+        ids = self.module.signatures["encode"](inputs=tf.constant(stripped or [""]))["ids"].numpy()
+        inputs = [decoding.strip_ids(row) + [1] for row in ids][:len(stripped)]
+        results: List[str] = [""] * len(stripped)
+        start = time.monotonic()
+        for indices in batches_by_length(inputs, self.batch_size):
+            out = self.module.signatures["serving_default"](inputs=tf.constant([stripped[i] for i in indices]))
+            for i, text in zip(indices, out["outputs"].numpy()):
+                results[i] = text.decode("utf-8")
+        self.last_sentences_per_second = len(lines) / max(time.monotonic() - start, 1e-9)
+        return results
 
 
 def _readable(path: str) -> bool:
