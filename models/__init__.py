@@ -3,7 +3,7 @@ Importing this package registers every module listed in ``MODULES``."""
 
 import importlib
 
-MODULES = ["basic", "lstm", "resnet", "shake_shake", "transformer"]
+MODULES = ["basic", "lstm", "resnet", "shake_shake", "transformer", "transfer"]
 
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -49,7 +49,11 @@ flags.DEFINE_enum("bleu_tokenize", "13a", ["13a", "intl", "none", "char", "zh"],
                   "sacreBLEU tokenizer of eval/bleu (intl = T2T's t2t-bleu).")
 
 
-TRAINER_FLAGS = ("train_steps", "eval_steps", "eval_every", "save_checkpoints_steps",
+flags.DEFINE_string("warm_start_from", None, "A run directory or checkpoint prefix whose weights "
+                    "initialise this run's by name and shape (those that match; the others are listed). "
+                    "Only when the run starts at step 0.")
+
+TRAINER_FLAGS = ("warm_start_from", "train_steps", "eval_steps", "eval_every", "save_checkpoints_steps",
                  "keep_checkpoint_max", "strategy", "random_seed", "log_every",
                  "allow_config_change", "eval_decode_split", "eval_decode_examples",
                  "decode_hparams", "bleu_tokenize")

@@ -98,7 +98,7 @@ class Trainer:
                  optimizer_fn: Optional[Callable] = None, learning_rate_fn: Optional[Callable] = None,
                  flags_text: Optional[str] = None, eval_decode_split: Optional[str] = None,
                  eval_decode_examples: int = 0, decode_hparams: str = "", bleu_tokenize: str = "13a",
-                 t2x_usr_dir: Optional[str] = None):
+                 t2x_usr_dir: Optional[str] = None, warm_start_from: Optional[str] = None):
         """Keyword-only; checked here, before anything runs.
 
         ``optimizer_fn(learning_rate=schedule)`` replaces the optimizer named by
@@ -112,6 +112,10 @@ class Trainer:
         when > 0. Naming ``eval_decode_split`` for a problem that lists none reports
         sacreBLEU (``bleu_tokenize``) as ``bleu``. The decodes are written to
         ``<output_dir>/decodes/<split>-<step>.txt``.
+
+        ``warm_start_from`` (a run directory or checkpoint prefix): a run that starts from
+        step 0 takes the weights of matching names and shapes from it
+        (``t2x.training.warm_start``; the unmatched ones are listed); a resumed run ignores it.
         """
         for name, value in (("train_steps", train_steps), ("eval_steps", eval_steps),
                             ("eval_every", eval_every), ("save_checkpoints_steps", save_checkpoints_steps),
@@ -133,6 +137,12 @@ class Trainer:
                             ("log_every", log_every), ("keep_checkpoint_max", keep_checkpoint_max)):
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
+        if warm_start_from is not None:
+            from t2x.training.warm_start import resolve_source
+
+            resolve_source(warm_start_from)  # a wrong path fails now
+        self.warm_start_from = warm_start_from
+        self.warm_started: Optional[tuple] = None
         self.problem = problem
         self.model_name = model_name
         self.hparams = hparams
@@ -360,6 +370,11 @@ class Trainer:
             if self.is_chief and not self.allow_config_change:
                 self.run_dir.check_config(self.hparams, self.run_info())
             start_step = self.restore()
+            if self.warm_start_from and self.restored_path is None:
+                from t2x.training.warm_start import warm_start
+
+                with self.strategy.scope():
+                    self.warm_started = warm_start(self.model, self.warm_start_from)
             if self.is_chief:
                 self.run_dir.write_config(hparams=self.hparams, info=self.run_info(),
                                           gin_config=gin.config_str(), flags_text=self.flags_text)
