@@ -27,6 +27,8 @@ def define_data_flags():
     flags.DEFINE_string("tmp_dir", None, "Where raw downloads are kept and looked for "
                         "(default <data_dir>/tmp).")
     flags.DEFINE_integer("random_seed", 429459, "Seed of data generation (and of training).")
+    flags.DEFINE_string("tfds_data_dir", None, "For --problem=tfds:<name>: where TFDS keeps prepared "
+                        "datasets (default TFDS's own, ~/tensorflow_datasets).")
     define_registry_flags()
 
 
@@ -56,6 +58,8 @@ def parse_gin(binary: str) -> None:
         fail(binary, f"{where}:{e.args[1][0]}: gin syntax error: {e.args[0]} (an unclosed bracket?)")
     except (ValueError, OSError, KeyError) as e:  # unknown configurable or parameter, missing file
         fail(binary, f"--gin_file/--gin_param: {str(e).strip().splitlines()[0]}")
+    if "tfds_data_dir" in FLAGS and FLAGS.tfds_data_dir:  # recorded in the run's config.gin
+        gin.bind_parameter("TfdsProblem.tfds_data_dir", os.path.abspath(os.path.expanduser(FLAGS.tfds_data_dir)))
 
 
 def announcer(binary: str):

@@ -141,9 +141,27 @@ def parse_problem_name(name: str):
     return name, False, False
 
 
+_problem_prefixes: Dict[str, Callable] = {}
+
+
+def register_problem_prefix(prefix: str, factory: Callable) -> None:
+    """``--problem=<prefix>:<spec>`` builds ``factory(spec, was_reversed=, was_copy=)``
+    (``tfds:mnist``: ``t2x.data.tfds_problem``)."""
+    _problem_prefixes[prefix] = factory
+
+
 def problem(name: str):
-    """Returns a new instance of the named problem (``_rev``/``_copy`` honoured)."""
+    """Returns a new instance of the named problem (``_rev``/``_copy`` honoured;
+    ``<prefix>:<spec>`` names, such as ``tfds:mnist``, built by their prefix's factory)."""
     base, was_reversed, was_copy = parse_problem_name(name)
+    prefix, colon, spec = base.partition(":")
+    if colon:
+        if prefix not in _problem_prefixes:
+            _load_catalogue()
+        if prefix not in _problem_prefixes:
+            raise RegistryError(f"problem '{name}': no problem family '{prefix}:' "
+                                f"(known: {', '.join(p + ':' for p in sorted(_problem_prefixes)) or 'none'})")
+        return _problem_prefixes[prefix](spec, was_reversed=was_reversed, was_copy=was_copy)
     if base not in problems:
         _load_catalogue()
     if base not in problems:
