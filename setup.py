@@ -33,6 +33,7 @@ setuptools.setup(
         "sacrebleu>=2.4",  # the one BLEU scorer (t2x-bleu, eval/bleu)
         "rouge-score>=0.1.2",  # eval rouge_1/rouge_2/rouge_L
         "rapidfuzz>=3",  # eval edit_distance/wer (Levenshtein)
+        "sentencepiece>=0.2",  # vocab_type="sentencepiece"
         "tensorboard>=2.16",
         "tensorflow-datasets>=4.9",
         # TFDS imports it in download_and_prepare but does not declare it.
@@ -42,10 +43,11 @@ setuptools.setup(
         # Pick one: the CPU build on machines without a GPU, the full build otherwise.
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "test": ["pytest>=8", "pytest-xdist>=3"],  # the suite runs on 2 workers (-n 2)
+        # the suite runs on 2 workers (-n 2) and runs TF Lite exports in ai_edge_litert
+        "test": ["pytest>=8", "pytest-xdist>=3", "ai-edge-litert>=2.0"],
         # Export: the maintained TF Lite interpreter. TF.js's converter is installed apart,
         # without its dependencies (they would replace TF 2.21 by 2.19): see the README.
-        "export": ["ai-edge-litert>=2.0", "tensorflow-hub>=0.16", "h5py>=3"],
+        "export": ["ai-edge-litert>=2.0", "h5py>=3"],
     },
     package_data={"t2x.training": ["tfjs_page.html"]},
     entry_points={

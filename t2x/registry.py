@@ -249,4 +249,7 @@ def help_string() -> str:
             lines.append("    (none)")
     lines.append("Problem names also take '_rev' (inputs and targets swapped) and '_copy' "
                  "(targets = inputs).")
+    if _problem_prefixes:
+        lines.append("Problem families: " + ", ".join(f"{p}:<name>" for p in sorted(_problem_prefixes))
+                     + " (tfds:<name>[/<config>][:<version>]: any TFDS dataset).")
     return "\n".join(lines)

@@ -279,6 +279,10 @@ def graph_encoder(encoder: TextEncoder, asset_dir: str) -> Optional[GraphEncoder
 
 
 def unsupported_reason(encoder: TextEncoder) -> str:
+    if type(encoder).__name__ == "SentencePieceEncoder":
+        return ("SentencePiece has no graph version here: its in-graph tokenizer is tensorflow-text's "
+                "SentencepieceTokenizer, and tensorflow-text 2.21 requires the full tensorflow package, "
+                "which cannot be installed beside tensorflow-cpu")
     if isinstance(encoder, TokenTextEncoder):
         return "a reversed TokenTextEncoder (reverse=True) has no graph version"
     return (f"{type(encoder).__name__} has no graph version (t2x has one for ByteTextEncoder, "

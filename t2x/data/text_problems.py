@@ -5,9 +5,11 @@ A subclass writes ``generate_samples(data_dir, tmp_dir, dataset_split)`` yieldin
 samples (``{"inputs": str, "targets": str}``; ``{"targets": str}`` for Text2Self;
 ``{"inputs": str, "label": int}`` for Text2Class) and picks a vocabulary:
 
-* ``vocab_type``: ``"character"`` (UTF-8 bytes, no vocab file), ``"subword"`` (T2T's
-  SubwordTextEncoder, about ``approx_vocab_size`` entries) or ``"token"`` (whitespace
-  tokens: the ``approx_vocab_size - 3`` most frequent, plus ``<UNK>`` for the rest);
+* ``vocab_type`` (``t2x.data.vocab``): ``"character"`` (UTF-8 bytes, no vocab file), ``"subword"`` (T2T's
+  SubwordTextEncoder, about ``approx_vocab_size`` entries), ``"token"`` (whitespace
+  tokens: the ``approx_vocab_size - 3`` most frequent, plus ``<UNK>`` for the rest) or
+  ``"sentencepiece"`` (a SentencePiece model of ``approx_vocab_size`` pieces, unigram or
+  ``sentencepiece_model_type = "bpe"``);
 * the vocabulary is built in ``prepare_data`` from the **train split only** and stored in
   ``data_dir`` as ``vocab.{problem}.{approx_vocab_size}.{vocab_type}``; an existing file is
   reused, so regenerating never changes ids under a trained model;
@@ -17,17 +19,16 @@ samples (``{"inputs": str, "targets": str}``; ``{"targets": str}`` for Text2Self
 samples and deals them round-robin over the train and dev shards (T2T's 100 : 1).
 """
 
-import collections
 import os
 from typing import Dict, Iterator, List
 
+from t2x.data import vocab
 from t2x.errors import DataError
-from t2x.data.text_encoder import (EOS_ID, ByteTextEncoder, SubwordTextEncoder,
-                                   TokenTextEncoder)
+from t2x.data.text_encoder import EOS_ID, ByteTextEncoder
 from t2x.data.problem import (DEFAULT_RANDOM_SEED, DataMissingError, DatasetSplit, ModalityType,
-                              Problem, ProblemConfigError, SplitSpec)
+                              Problem, SplitSpec)
 
-UNK = "<UNK>"
+UNK = vocab.UNK
 
 
 class Text2TextProblem(Problem):
@@ -35,6 +36,7 @@ class Text2TextProblem(Problem):
 
     variable_length = True
     vocab_type = "subword"
+    sentencepiece_model_type = "unigram"  # or "bpe" (vocab_type="sentencepiece")
     approx_vocab_size = 2 ** 15
     max_vocab_build_samples = 0  # 0: every train sample feeds the vocabulary
 
@@ -73,18 +75,11 @@ class Text2TextProblem(Problem):
         path = os.path.join(data_dir, self.vocab_filename)
         if os.path.exists(path):
             return
-        texts = self._train_texts(data_dir, tmp_dir)
-        if self.vocab_type == "subword":
-            encoder = SubwordTextEncoder.build_from_generator(texts, self.approx_vocab_size)
-        elif self.vocab_type == "token":
-            counts = collections.Counter(tok for text in texts for tok in text.split())
-            words = [w for w, _ in counts.most_common(max(self.approx_vocab_size - 3, 1))]
-            encoder = TokenTextEncoder(None, vocab_list=[UNK] + words, replace_oov=UNK)
-        else:
-            raise ProblemConfigError(f"vocab_type must be character, subword or token, got {self.vocab_type!r}")
-        encoder.store_to_file(path)  # atomically (t2x.fileio)
+        vocab.build(self.vocab_type, self._train_texts(data_dir, tmp_dir), path, self.approx_vocab_size,
+                    self.sentencepiece_model_type)  # atomically (t2x.fileio)
 
     def feature_encoders(self, data_dir):
+        vocab.check_type(self.vocab_type)
         if self.vocab_type == "character":
             encoder = ByteTextEncoder()
         else:
@@ -93,8 +88,7 @@ class Text2TextProblem(Problem):
                 raise DataMissingError(
                     f"vocabulary {path} is missing; generate the data first "
                     f"(t2x-datagen --problem={self.name} --data_dir=...)")
-            encoder = (SubwordTextEncoder(path) if self.vocab_type == "subword"
-                       else TokenTextEncoder(path, replace_oov=UNK))
+            encoder = vocab.load(self.vocab_type, path)
         return {"inputs": encoder, "targets": encoder} if self.has_inputs else {"targets": encoder}
 
     # -- generation ------------------------------------------------------------------

@@ -13,7 +13,8 @@ Features -> modalities, from the builder's ``FeatureConnector``s:
 * ``Image`` (fixed shape) -> image inputs (uint8, per-image standardized, as image problems);
 * ``ClassLabel`` -> class-label targets, with the dataset's class names;
 * ``Text`` (and each language of a ``Translation``) -> symbols, with a vocabulary built from
-  the train split by ``vocab_type`` (``subword``, ``character``, ``token``) and stored in
+  the train split by ``vocab_type`` (``t2x.data.vocab``: subword, character, token or
+  sentencepiece) and stored in
   ``--data_dir`` as ``vocab.<problem>.<approx_vocab_size>.<vocab_type>``; encoded inside
   ``tf.data`` by ``t2x.data.graph_text``, EOS appended;
 * ``Tensor``/``Sequence`` of integers -> symbols as given (shifted past PAD and EOS), with
@@ -40,12 +41,9 @@ import gin
 from t2x import registry
 from t2x.data.problem import (DatasetSplit, DataMissingError, Mode, ModalityType, Problem,
                               ProblemConfigError, SplitSpec)
-from t2x.data.text_encoder import (EOS_ID, NUM_RESERVED_TOKENS, ByteTextEncoder, ClassLabelEncoder,
-                                   SubwordTextEncoder, TokenTextEncoder)
+from t2x.data import vocab
+from t2x.data.text_encoder import EOS_ID, NUM_RESERVED_TOKENS, ClassLabelEncoder
 from t2x.errors import closest_names
-
-UNK = "<UNK>"
-
 
 @gin.configurable
 class TfdsProblem(Problem):
@@ -201,14 +199,15 @@ class TfdsProblem(Problem):
 
     def _text_encoder(self, data_dir):
         if self.vocab_type == "character":
-            return ByteTextEncoder()
+            return vocab.load("character", "")
         path = os.path.join(data_dir or "", self.vocab_filename)
         if not data_dir or not os.path.exists(path):
             raise DataMissingError(f"vocabulary {path} is missing; build it with "
                                    f"t2x-datagen --problem={self.full_name} --data_dir=...")
-        return SubwordTextEncoder(path) if self.vocab_type == "subword" else TokenTextEncoder(path, replace_oov=UNK)
+        return vocab.load(self.vocab_type, path)
 
     def _build_vocab(self, data_dir: str) -> None:
+        vocab.check_type(self.vocab_type)
         if self.vocab_type == "character" or not self._text_keys():
             return
         path = os.path.join(data_dir, self.vocab_filename)
@@ -223,17 +222,7 @@ class TfdsProblem(Problem):
                 for key in self._text_keys():
                     yield example[key].decode("utf-8")
 
-        if self.vocab_type == "subword":
-            encoder = SubwordTextEncoder.build_from_generator(texts(), self.approx_vocab_size)
-        elif self.vocab_type == "token":
-            import collections
-            counts = collections.Counter(tok for text in texts() for tok in text.split())
-            words = [w for w, _ in counts.most_common(max(self.approx_vocab_size - 3, 1))]
-            encoder = TokenTextEncoder(None, vocab_list=[UNK] + words, replace_oov=UNK)
-        else:
-            raise ProblemConfigError(f"vocab_type must be character, subword or token, got {self.vocab_type!r}")
-        os.makedirs(data_dir, exist_ok=True)
-        encoder.store_to_file(path)
+        vocab.build(self.vocab_type, texts(), path, self.approx_vocab_size)
 
     # -- problem hparams -----------------------------------------------------------------
     def hparams(self, defaults, model_hparams):

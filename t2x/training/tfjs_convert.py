@@ -6,7 +6,7 @@ Why a process of its own, and why the package is imported this way: ``tensorflow
 (the latest) declares ``tensorflow`` (not ``tensorflow-cpu``), ``jax``, ``flax``,
 ``tf-keras`` and ``tensorflow-decision-forests``; pip resolving them beside TF 2.21 replaces
 it with TF 2.19 (TF-DF 1.12 pins it). So t2x installs it without its dependencies
-(``.[tfjs]`` + ``pip install --no-deps tensorflowjs==4.22.0``, see the README). Its package
+(``pip install --no-deps tensorflowjs==4.22.0 tensorflow-hub==0.16.1 tf-keras==2.21.0``, see the README). Its package
 ``__init__`` imports the JAX and Keras converters, which need JAX; the SavedModel converter
 (``tf_saved_model_conversion_v2``) does not, and imports TF-DF only to register TF-DF's ops
 for models that use them (ours do not). This process therefore loads the converter module

@@ -34,7 +34,7 @@ def make(vocab_type, base=Text2TextProblem, **attrs):
     return Tiny()
 
 
-@pytest.mark.parametrize("vocab_type", ["subword", "token", "character"])
+@pytest.mark.parametrize("vocab_type", ["subword", "token", "character", "sentencepiece"])
 def test_text2text_round_trip_and_eos(vocab_type, tmp_path):
     problem = make(vocab_type)
     problem.generate_data(str(tmp_path), str(tmp_path / "tmp"))
@@ -48,6 +48,8 @@ def test_text2text_round_trip_and_eos(vocab_type, tmp_path):
     decoded = encoders["targets"].decode(targets[:-1].tolist())
     if vocab_type == "token":
         assert decoded == "<UNK> <UNK> sass"  # dev-only words are not in a train-built vocab
+    elif vocab_type == "sentencepiece":  # unseen characters (x, y, l...) are SentencePiece's unk
+        assert decoded == "das  \u2047 lo \u2047 hon sass"  # x and y: never seen in train
     else:
         assert decoded == "das xylophon sass"
     info = problem.get_hparams(data_dir=str(tmp_path))
@@ -96,3 +98,21 @@ def test_not_per_split_deals_one_stream_over_train_and_dev(tmp_path):
 def test_missing_vocab_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="generate the data first"):
         make("subword").get_feature_encoders(str(tmp_path))
+
+
+@pytest.mark.parametrize("model_type", ["unigram", "bpe"])
+def test_sentencepiece_vocabulary_round_trips_and_keeps_the_reserved_ids(model_type, tmp_path):
+    from t2x.data import vocab
+
+    texts = [src for src, _ in TRAIN] + [tgt for _, tgt in TRAIN]
+    path = str(tmp_path / "vocab.sp")
+    vocab.build("sentencepiece", iter(texts), path, 40, sentencepiece_model_type=model_type)
+    assert sorted(os.listdir(tmp_path)) == ["vocab.sp"]  # nothing else left behind
+    encoder = vocab.load("sentencepiece", path)
+    assert 20 <= encoder.vocab_size <= 40
+    for text in ("the cat sat on the mat", "der hund sass auf dem baumstamm", "a dog and a cat"):
+        ids = encoder.encode(text)
+        assert ids and min(ids) > 1  # never PAD (0) or EOS (1)
+        assert encoder.decode(ids + [1, 0, 0]) == text
+    with pytest.raises(Exception, match="vocab_type must be one of"):
+        vocab.load("wordpiece", path)

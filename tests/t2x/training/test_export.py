@@ -2,6 +2,7 @@
 shapes, dtypes and values against the checkpoint, TF Lite through ai_edge_litert, TF.js in
 headless Chromium, a killed export, and the one-line errors."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import tensorflow as tf
 from conftest import REPO_ROOT, make_tiny_mnist
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
+HAVE_TFJS = importlib.util.find_spec("tensorflowjs") is not None  # installed apart (README)
 WEB = os.path.join(REPO_ROOT, "web")
 
 
@@ -62,8 +64,9 @@ def image_run(tmp_path_factory):
                  f"--tmp_dir={root / 'raw'}", f"--output_dir={root / 'run'}", "--train_steps=4",
                  "--eval_steps=1", "--hparams=batch_size=8")
     assert result.returncode == 0, result.stderr[-3000:]
-    result = run("t2x_exporter", f"--output_dir={root / 'run'}",
-                 "--formats=saved_model,tflite,tflite_dynamic,tflite_int8,tfjs", "--representative_examples=16")
+    formats = "saved_model,tflite,tflite_dynamic,tflite_int8" + (",tfjs" if HAVE_TFJS else "")
+    result = run("t2x_exporter", f"--output_dir={root / 'run'}", f"--formats={formats}",
+                 "--representative_examples=16")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "exported step 4 (image_classifier)" in result.stdout
     return root, root / "run" / "export" / "4"
@@ -88,8 +91,8 @@ def checkpoint_probabilities(root, images):
 def test_image_export_layout_and_metadata(image_run):
     _, export_dir = image_run
     names = sorted(os.listdir(export_dir))
-    assert names == ["README.md", "export.json", "saved_model", "tfjs", "tflite.tflite",
-                     "tflite_dynamic.tflite", "tflite_int8.tflite"]
+    assert names == sorted(["README.md", "export.json", "saved_model", "tflite.tflite", "tflite_dynamic.tflite",
+                            "tflite_int8.tflite"] + (["tfjs"] if HAVE_TFJS else []))
     info = json.loads((export_dir / "export.json").read_text())
     assert (info["step"], info["problem"], info["model"], info["hparams_set"], info["kind"]) == \
         (4, "image_export_digits", "basic_fc_relu", "basic_fc_tiny", "image_classifier")
@@ -102,7 +105,8 @@ def test_image_export_layout_and_metadata(image_run):
                                        "predict_pixels", "features"}
     readme = (export_dir / "README.md").read_text()
     assert "serving_default(images uint8 [None, 28, 28, 1])" in readme and "step 4" in readme
-    assert sorted(os.listdir(export_dir / "tfjs"))[:2] == ["group1-shard1of1.bin", "index.html"]
+    if HAVE_TFJS:
+        assert sorted(os.listdir(export_dir / "tfjs"))[:2] == ["group1-shard1of1.bin", "index.html"]
     assert not [n for n in os.listdir(export_dir.parent) if ".partial-" in n]
 
 
@@ -167,7 +171,7 @@ def _chromium():
 
 
 def test_tfjs_page_in_headless_chromium_gives_the_saved_models_classes(image_run, tmp_path):
-    needs = {"node": shutil.which("node"), "chromium": _chromium(),
+    needs = {"tensorflowjs": HAVE_TFJS or None, "node": shutil.which("node"), "chromium": _chromium(),
              "web/node_modules": os.path.isdir(os.path.join(WEB, "node_modules", "playwright-core")) or None}
     missing = [k for k, v in needs.items() if not v]
     if missing:
