@@ -279,11 +279,12 @@ def test_text_export_writes_the_decoders_lines(algo_run):
             {"inputs": {"shape": [None], "dtype": "string"}}
         decode(str(root / "out"), decode_from_file=str(root / "src.txt"), decode_to_file=str(root / f"ck{beam_size}"),
                decode_hparams=hp + ",batch_size=5")
-        summary = decode(None, saved_model=str(root / f"export{beam_size}" / "saved_model"),
-                         decode_from_file=str(root / "src.txt"), decode_to_file=str(root / f"sm{beam_size}"),
-                         decode_hparams="batch_size=5")
-        assert "SavedModel" in summary
-        assert (root / f"sm{beam_size}").read_text() == (root / f"ck{beam_size}").read_text()
+        if beam_size == 1:  # beam 2 goes through the binary below
+            summary = decode(None, saved_model=str(root / "export1" / "saved_model"),
+                             decode_from_file=str(root / "src.txt"), decode_to_file=str(root / "sm1"),
+                             decode_hparams="batch_size=5")
+            assert "SavedModel" in summary
+            assert (root / "sm1").read_text() == (root / "ck1").read_text()
     info = json.loads((root / "export2" / "export.json").read_text())
     assert info["decode_hparams"]["beam_size"] == 2
     sm = run("t2x_decoder", f"--saved_model={root / 'export2' / 'saved_model'}", f"--decode_from_file={root / 'src.txt'}",
