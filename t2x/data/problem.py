@@ -369,6 +369,16 @@ class Problem:
         return {k: tf.RaggedTensor.from_sparse(v) if isinstance(v, tf.SparseTensor) else v
                 for k, v in parsed.items()}
 
+    augment_in_training = False  # True: finish() calls augment_example on training examples
+
+    def augment_example(self, example: Dict[str, Any], seed) -> Dict[str, Any]:
+        """Inside ``tf.data``, training only, one example, before ``preprocess_example``
+        (when ``augment_in_training``): random augmentation with *stateless* ops seeded by
+        ``seed`` (int64 ``[2]``: the run's seed and the example's index in the stream), so
+        that a resumed run draws what an uninterrupted one draws. Default: none."""
+        del seed
+        return example
+
     def preprocess_example(self, example: Dict[str, Any], mode: str, hparams: Optional[HParams]):
         """Inside ``tf.data``: features -> features. Per example (no batch dim), or on a batch
         of them (leading dim) when ``batch_preprocess`` is True. Default: as is."""
@@ -465,12 +475,18 @@ class Problem:
 
         autotune = tf.data.AUTOTUNE
         is_training = mode == Mode.TRAIN
-        if self.batch_preprocess:
+        augment = is_training and self.augment_in_training
+        if self.batch_preprocess and not augment:
             ds = parse_batches.map(lambda ex: self._preprocess(ex, mode, hparams),
                                    num_parallel_calls=autotune, deterministic=deterministic).unbatch()
         else:
-            ds = parse_batches.unbatch().map(lambda ex: self._preprocess(ex, mode, hparams),
-                                             num_parallel_calls=autotune, deterministic=deterministic)
+            ds = parse_batches.unbatch()
+            if augment:  # stateless, seeded by (seed, example index): exact resume holds
+                ds = ds.enumerate().map(
+                    lambda i, ex: self.augment_example(dict(ex), tf.stack([tf.cast(seed or 0, tf.int64), i])),
+                    num_parallel_calls=autotune, deterministic=deterministic)
+            ds = ds.map(lambda ex: self._preprocess(ex, mode, hparams),
+                        num_parallel_calls=autotune, deterministic=deterministic)
         if batch_size:
             drop = is_training if drop_remainder is None else drop_remainder
             if self.variable_length:

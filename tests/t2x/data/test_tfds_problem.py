@@ -152,7 +152,7 @@ def test_translation_builder_trains_and_decodes(tfds_env):
     prepare(tfds_env, "tiny_translate_tfds", *gin)
     result = run("t2x_trainer", "--problem=tfds:tiny_translate_tfds", "--model=transformer",
                  "--hparams_set=transformer_test", *common, *gin, f"--output_dir={root / 'translate'}",
-                 "--train_steps=60", "--eval_steps=0",
+                 "--train_steps=30", "--eval_steps=0",
                  "--hparams=batch_size=512,learning_rate_schedule=constant,learning_rate_constant=0.01")
     assert result.returncode == 0, result.stderr[-3000:]
     split = run("t2x_decoder", f"--output_dir={root / 'translate'}", "--decode_split=dev",
