@@ -81,10 +81,7 @@ def main():
             return np.concatenate([runner(images=x[i:i + 1])["probabilities"] for i in range(len(x))])
         paths[fmt], one[fmt], files[fmt] = lite, lite, path
 
-    def size(path):
-        if os.path.isfile(path):
-            return os.path.getsize(path)
-        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+    from t2x.training.export import size_bytes as size
 
     probs = {name: fn(images) for name, fn in paths.items()}  # also the warm-up
     rates = {name: [] for name in paths}

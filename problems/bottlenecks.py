@@ -35,6 +35,7 @@ class ImageBottlenecks(Problem):
         self.source_problem, self.feature_extractor, self.batch_size = source_problem, feature_extractor, batch_size
         self._source = None
         self._signature = None
+        self._digest = None
 
     @property
     def source(self):
@@ -47,12 +48,14 @@ class ImageBottlenecks(Problem):
         return self._source
 
     def _fingerprint(self) -> str:
-        path = os.path.join(os.path.expanduser(self.feature_extractor), "saved_model.pb")
-        if not os.path.exists(path):
-            raise ProblemConfigError(f"ImageBottlenecks.feature_extractor={self.feature_extractor} is not a "
-                                     "SavedModel directory (t2x-exporter writes <run>/export/<step>/saved_model)")
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()[:10]
+        if self._digest is None:
+            path = os.path.join(os.path.expanduser(self.feature_extractor), "saved_model.pb")
+            if not os.path.exists(path):
+                raise ProblemConfigError(f"ImageBottlenecks.feature_extractor={self.feature_extractor} is not a "
+                                         "SavedModel directory (t2x-exporter writes <run>/export/<step>/saved_model)")
+            with open(path, "rb") as f:
+                self._digest = hashlib.sha256(f.read()).hexdigest()[:10]
+        return self._digest
 
     def dataset_filename(self) -> str:
         return f"{self.name}-{self.source.dataset_filename()}-{self._fingerprint()}"

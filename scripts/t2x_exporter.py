@@ -42,7 +42,6 @@ def main(argv):
         common.fail(BINARY, f"--representative_examples={FLAGS.representative_examples} must be positive")
     from t2x.training import export as export_lib
 
-    export_lib.parse_formats(FLAGS.formats)  # a typo fails before TensorFlow loads the model
     result = export_lib.export(
         FLAGS.output_dir, formats=FLAGS.formats, checkpoint_path=FLAGS.checkpoint_path,
         export_dir=FLAGS.export_dir, decode_hparams=FLAGS.decode_hparams, data_dir=FLAGS.data_dir,

@@ -247,6 +247,12 @@ class T2XModel(keras.Model):
         return None
 
 
+def tf_variables(variables) -> List[Any]:
+    """The ``tf.Variable`` behind each Keras variable: what ``tf.Module`` tracks and
+    ``tf.train.Checkpoint``/``tf.saved_model`` save."""
+    return [v.value if hasattr(v, "value") else v for v in variables]
+
+
 def checkpoint_weights(model: keras.Model):
     """A trackable of every weight of ``model`` (trainable or not: batch-norm statistics
     too), in ``model.weights`` order: what t2x checkpoints store under ``model_weights``.
@@ -255,7 +261,7 @@ def checkpoint_weights(model: keras.Model):
     modalities) to ``tf.train.Checkpoint``; saving the model object alone would silently
     skip them. Restoring checks every shape."""
     module = tf.Module()
-    module.weights = [v.value if hasattr(v, "value") else v for v in model.weights]
+    module.weights = tf_variables(model.weights)
     return module
 
 
@@ -271,7 +277,7 @@ def checkpoint_random_state(model: keras.Model):
     checkpoints store under ``model_random_state``: restored, the next dropout mask or
     shake-shake draw is the one an uninterrupted run would have drawn."""
     module = tf.Module()
-    module.states = [v.value if hasattr(v, "value") else v for v in random_state_variables(model)]
+    module.states = tf_variables(random_state_variables(model))
     return module
 
 

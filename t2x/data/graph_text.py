@@ -237,10 +237,11 @@ class GraphSubwordEncoder(_TableEncoder):
         parts = tf.strings.split(marked, sep=_MARK)
         is_escape = tf.equal(tf.math.floormod(tf.ragged.range(parts.row_lengths()), 2), 1)
         digits = tf.strings.regex_replace(parts, ";$", "")
-        number = tf.ragged.map_flat_values(
-            lambda d: tf.where(tf.strings.regex_full_match(d, "[0-9]{1,7}"),
-                               tf.strings.to_number(tf.where(tf.strings.regex_full_match(d, "[0-9]{1,7}"),
-                                                             d, "0"), tf.int32), -1), digits)
+        def to_number(d):
+            numeric = tf.strings.regex_full_match(d, "[0-9]{1,7}")
+            return tf.where(numeric, tf.strings.to_number(tf.where(numeric, d, "0"), tf.int32), -1)
+
+        number = tf.ragged.map_flat_values(to_number, digits)
         valid = tf.logical_and(number >= 0, number <= 0x10FFFF)
         valid = tf.logical_and(valid, tf.logical_not(tf.logical_and(number >= 0xD800, number <= 0xDFFF)))
         code = tf.where(valid, number, 0x3013)

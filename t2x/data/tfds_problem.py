@@ -32,6 +32,7 @@ own ``download_and_prepare``.
 """
 
 import os
+import tempfile
 import time
 import types
 from typing import Any, Dict, List, Optional
@@ -68,7 +69,10 @@ class TfdsProblem(Problem):
         self.vocab_type, self.approx_vocab_size = vocab_type, approx_vocab_size
         self.ids_vocab_size, self.max_vocab_build_samples = vocab_size, max_vocab_build_samples
         self._builder = None
+        self._keys_resolved = None
+        self._kinds: Dict[str, str] = {}
         self._graph_encoders: Dict[str, Any] = {}
+        self._asset_tmp = None
 
     # -- names ---------------------------------------------------------------------------
     @property
@@ -121,6 +125,11 @@ class TfdsProblem(Problem):
     @property
     def keys(self):
         """(inputs feature name or None, targets feature name)."""
+        if self._keys_resolved is None:
+            self._keys_resolved = self._resolve_keys()
+        return self._keys_resolved
+
+    def _resolve_keys(self):
         inputs, targets = self._keys
         if targets is None:
             supervised = self.builder.info.supervised_keys
@@ -140,6 +149,11 @@ class TfdsProblem(Problem):
 
     def kind(self, key: str) -> str:
         """image, class_label, text or ids."""
+        if key not in self._kinds:
+            self._kinds[key] = self._kind(key)
+        return self._kinds[key]
+
+    def _kind(self, key: str) -> str:
         import tensorflow as tf
         import tensorflow_datasets as tfds
 
@@ -328,11 +342,10 @@ class TfdsProblem(Problem):
         with tf.init_scope():
             for name, key in zip(("inputs", "targets"), self.keys):
                 if key is not None and self.kind(key) == "text" and name not in self._graph_encoders:
-                    self._graph_encoders[name] = graph_text.graph_encoder(encoders[name], self._asset_dir())
-
-    def _asset_dir(self) -> str:
-        import tempfile
-        return tempfile.mkdtemp(prefix="t2x_tfds_vocab_")
+                    if self._asset_tmp is None:  # the tables' files, removed with the problem
+                        self._asset_tmp = tempfile.TemporaryDirectory(prefix="t2x_tfds_vocab_")
+                    self._graph_encoders[name] = graph_text.graph_encoder(
+                        encoders[name], os.path.join(self._asset_tmp.name, name))
 
     def read(self, mode, data_dir, *, dataset_split=None, shuffle_files=None, shuffle_buffer_size=1024,
              repeat=None, seed=None, deterministic=False, input_context=None, parse_batch_size=256):

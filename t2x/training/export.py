@@ -59,6 +59,7 @@ from absl import logging
 from t2x.data.problem import Mode, ModalityType
 from t2x.errors import ConfigError
 from t2x.fileio import pid_alive, write_text_atomic
+from t2x.model import tf_variables
 from t2x.training.decoder import infer_kwargs, parse_decode_hparams, restore_weights
 from t2x.training.run_dir import RunDir
 
@@ -83,7 +84,7 @@ class ExportResult:
     kind: str
 
     def summary(self) -> str:
-        sizes = ", ".join(f"{fmt} {_size(path) / 1e6:.2f} MB" for fmt, path in self.files.items())
+        sizes = ", ".join(f"{fmt} {size_bytes(path) / 1e6:.2f} MB" for fmt, path in self.files.items())
         return f"exported step {self.step} ({self.kind}) to {self.export_dir}: {sizes}"
 
 
@@ -120,10 +121,6 @@ def serving_kind(problem_hparams) -> str:
 
 # ------------------------------------------------------------------ the serving module --
 
-def _tracked_variables(model) -> list:
-    return [v.value if hasattr(v, "value") else v for v in model.variables]
-
-
 def _class_names(problem, data_dir, num_classes: int) -> List[str]:
     encoder = problem.get_feature_encoders(data_dir).get("targets")
     labels = getattr(encoder, "_labels", None)
@@ -153,7 +150,7 @@ def image_module(model, problem, hparams, class_names: Sequence[str]):
     """The tf.Module whose functions are the image classifier's signatures."""
     height, width, channels = problem.image_shape
     module = tf.Module()
-    module.model_variables = _tracked_variables(model)
+    module.model_variables = tf_variables(model.variables)
     names = tf.constant(list(class_names))
 
     def standardize(images):
@@ -201,7 +198,7 @@ def text_module(model, problem, data_dir: str, decode_hparams, kind: str, asset_
     from t2x.data import graph_text
 
     module = tf.Module()
-    module.model_variables = _tracked_variables(model)
+    module.model_variables = tf_variables(model.variables)
     encoders = problem.get_feature_encoders(data_dir)
     source = encoders["inputs" if kind != "language_model" else "targets"]
     graph = graph_text.graph_encoder(source, asset_dir)
@@ -223,11 +220,12 @@ def text_module(model, problem, data_dir: str, decode_hparams, kind: str, asset_
             return {"classes": classes, "class_names": tf.gather(class_names, classes), "probabilities": p}
 
         module.predict_ids = tf.function(classify, input_signature=[ids_spec])
+        names = ["predict_ids"]
         if graph is not None:
-            module.module_encoder = graph
+            module.inputs_encoder = graph
             module.serving_default = tf.function(lambda inputs: classify(graph.encode_to_tensor(inputs)),
                                                  input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-        names = ["predict_ids"]
+            names = ["serving_default", "predict_ids"]
     elif kind == "text2text":
         def translate_ids(ids):
             out = model.infer({"inputs": ids}, **kwargs)
@@ -269,8 +267,6 @@ def text_module(model, problem, data_dir: str, decode_hparams, kind: str, asset_
         missing = source if graph is None else encoders["targets"]
         notes.append(f"No text signature: {graph_text.unsupported_reason(missing)}; "
                      "predict_ids takes and returns the vocabulary's ids.")
-    elif kind == "text_classifier":
-        names = ["serving_default", "predict_ids"]
     return module, names, notes
 
 
@@ -324,7 +320,8 @@ def _tfjs_page(out_dir: str, export_info: dict) -> None:
 
 # --------------------------------------------------------------------------- export --
 
-def _size(path: str) -> int:
+def size_bytes(path: str) -> int:
+    """Bytes of a file, or of every file under a directory."""
     if os.path.isfile(path):
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
@@ -369,7 +366,8 @@ def export(output_dir: str, *, formats: Iterable[str] = ("saved_model",), checkp
     run_dir = RunDir(output_dir)
     run = run_dir.load(data_dir=data_dir, t2x_usr_dir=t2x_usr_dir)
     path = run_dir.checkpoint(checkpoint_path)
-    step = int(os.path.basename(path).rpartition("-")[2]) if os.path.basename(path).rpartition("-")[2].isdigit() else 0
+    suffix = os.path.basename(path).rpartition("-")[2]
+    step = int(suffix) if suffix.isdigit() else 0
     problem_hparams = run.problem.get_hparams(run.hparams, data_dir=run.data_dir)
     kind = serving_kind(problem_hparams)
     converted = [f for f in formats if f != "saved_model"]
@@ -423,7 +421,7 @@ def export(output_dir: str, *, formats: Iterable[str] = ("saved_model",), checkp
             _tfjs_page(os.path.join(staging, "tfjs"), info)
             files["tfjs"] = os.path.join(final, "tfjs")
         info["files"] = files
-        info["sizes_bytes"] = {fmt: _size(os.path.join(staging, os.path.relpath(p, final))) for fmt, p in files.items()}
+        info["sizes_bytes"] = {fmt: size_bytes(os.path.join(staging, os.path.relpath(p, final))) for fmt, p in files.items()}
         write_text_atomic(os.path.join(staging, "export.json"), json.dumps(info, indent=1, default=str) + "\n")
         write_text_atomic(os.path.join(staging, "README.md"), _readme(info))
         if os.path.exists(final):  # overwrite: the old export leaves only once the new one is whole

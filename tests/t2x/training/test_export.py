@@ -177,7 +177,8 @@ def test_tfjs_page_in_headless_chromium_gives_the_saved_models_classes(image_run
     if missing:
         if os.environ.get("T2X_REQUIRE_BROWSER"):
             pytest.fail(f"missing for the browser test: {missing} (.ci/run installs them)")
-        pytest.skip(f"missing for the browser test: {missing}")
+        pytest.skip(f"the browser test needs {', '.join(missing)}: install them as .ci/run does (CI sets "
+                    "T2X_REQUIRE_BROWSER=1, so there this test fails instead of skipping)")
     root, export_dir = image_run
     site = tmp_path / "site"
     shutil.copytree(export_dir / "tfjs", site)
