@@ -23,6 +23,11 @@ def basic_params1():
         min_length_bucket=8,
         length_bucket_step=1.1,
         eval_drop_long_sequences=False,
+        # Training batches of packed rows (T2T's pack_dataset): examples laid end to end in
+        # rows of packed_length tokens (0: max_length, else 256) with segment ids and
+        # positions; only models that read them (transformer) accept it.
+        packed=False,
+        packed_length=0,
         # Model size.
         num_hidden_layers=4,
         hidden_size=64,
@@ -49,6 +54,9 @@ def basic_params1():
         optimizer_rmsprop_momentum=0.0,
         optimizer_rmsprop_epsilon=1e-10,
         optimizer_rmsprop_centered=False,
+        # T2T's multistep optimizers: N micro-batches of batch_size make one optimizer step
+        # (0 or 1: off); steps, schedules and summaries count optimizer steps.
+        optimizer_multistep_accumulate_steps=0,
         weight_decay=1e-6,
         weight_noise=0.0,
         clip_grad_norm=2.0,

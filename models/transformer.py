@@ -25,8 +25,11 @@ bias on masked positions, dropout ``attention_dropout`` on the weights. The feed
 layer is ``dense_relu_dense``: dense ``filter_size`` + relu, dropout ``relu_dropout``,
 dense ``hidden_size``.
 
-Not here (later issues or not carried over): decoding (``infer`` is the base class's
-argmax of one teacher-forced pass), T2T's pad remover (an efficiency device: it does not
+Packed rows (``hparams.packed``, ``t2x.data.batching.pack_dataset``): attention is masked
+across segments, the timing signal restarts per segment and each segment's first decoder
+input is zero, so a packed batch gives every example the loss it has alone.
+
+Not here (later issues or not carried over): T2T's pad remover (an efficiency device: it does not
 change the outputs at real positions), relative/local attention variants, other
 ``ffn_layer`` types.
 """
@@ -83,10 +86,25 @@ def get_timing_signal_1d(length, channels, min_timescale=1.0, max_timescale=1.0e
     return signal[None, :, :]
 
 
-def add_timing_signal_1d(x, min_timescale=1.0, max_timescale=1.0e4):
-    """T2T's ``add_timing_signal_1d`` for ``[B, L, D]``."""
-    signal = get_timing_signal_1d(tf.shape(x)[1], x.shape[-1], min_timescale, max_timescale)
-    return x + tf.cast(signal, x.dtype)
+def add_timing_signal_1d(x, min_timescale=1.0, max_timescale=1.0e4, position=None):
+    """T2T's ``add_timing_signal_1d`` for ``[B, L, D]``; with ``position`` ``[B, L]`` int
+    (packed rows: positions restart with each segment) the signal of each token's own
+    position (T2T's ``add_timing_signal_1d_given_position``)."""
+    if position is None:
+        signal = get_timing_signal_1d(tf.shape(x)[1], x.shape[-1], min_timescale, max_timescale)
+        return x + tf.cast(signal, x.dtype)
+    table = get_timing_signal_1d(tf.shape(x)[1], x.shape[-1], min_timescale, max_timescale)[0]
+    return x + tf.cast(tf.gather(table, tf.cast(position, tf.int32)), x.dtype)
+
+
+def attention_bias_same_segment(query_segmentation, memory_segmentation):
+    """Packed rows: ``[B, Lq]``, ``[B, Lk]`` segment ids (0 = padding) -> ``[B, 1, Lq, Lk]``
+    additive bias, ``-1e9`` where a query would see a key of another example or padding
+    (T2T's ``attention_bias_same_segment``, with padding keys masked too)."""
+    q = query_segmentation[:, :, None]
+    k = memory_segmentation[:, None, :]
+    allowed = tf.logical_and(tf.equal(q, k), tf.not_equal(k, 0))
+    return tf.where(allowed, 0.0, NEG_INF)[:, None, :, :]
 
 
 # ------------------------------------------------------------------------ layers --
@@ -131,7 +149,7 @@ class MultiheadAttention(keras.layers.Layer):
         q *= tf.cast((self.key_depth // self.num_heads) ** -0.5, q.dtype)
         logits = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32)
         if bias is not None:
-            logits += bias
+            logits += tf.cast(bias, tf.float32)  # autocast may hand it over in bfloat16
         weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
         if self.dropout is not None:
             weights = self.dropout(weights, training=training)
@@ -231,8 +249,12 @@ class Transformer(T2XModel):
     """Encoder-decoder Transformer; decoder-only when the problem has no ``inputs``.
 
     Body: ``inputs [B, Li, hidden]`` (optional), ``targets [B, Lt, hidden]`` (the embedded,
-    unshifted targets) -> ``[B, Lt, hidden]``.
+    unshifted targets) -> ``[B, Lt, hidden]``. Reads packed batches (``hparams.packed``):
+    with ``inputs_segmentation``/``inputs_position`` and ``targets_segmentation``/
+    ``targets_position`` the examples of a row do not see each other.
     """
+
+    supports_packed = True
 
     def build_body(self):
         hp = self.train_hparams
@@ -291,37 +313,52 @@ class Transformer(T2XModel):
         self.decoder_norm = final_norm("decoder_norm")
 
     # -- pieces ------------------------------------------------------------------
-    def _prepare(self, x):
+    def _prepare(self, x, position=None):
         if self.hparams.get("pos", "timing") == "timing":
-            x = add_timing_signal_1d(x)
+            x = add_timing_signal_1d(x, position=position)
         if self.input_dropout is not None:
             x = self.input_dropout(x, training=self._training)
         return x
 
-    def encode(self, inputs):
+    def encode(self, inputs, segmentation=None, position=None):
         """``[B, Li, D]`` embedded inputs -> (encoder output ``[B, Li, D]``, enc-dec bias
-        ``[B, 1, 1, Li]``)."""
+        ``[B, 1, 1, Li]``). Packed rows pass ``segmentation`` and ``position`` ``[B, Li]``:
+        self-attention stays within each example and the timing signal restarts with it;
+        the enc-dec bias is then the keys' padding only (the decoder adds its segments)."""
         padding = embedding_to_padding(inputs)
         bias = attention_bias_ignore_padding(padding)
         self_bias = bias
+        if segmentation is not None:
+            self_bias = attention_bias_same_segment(segmentation, segmentation)
         if self.hparams.get("unidirectional_encoder", False):
             self_bias = bias + attention_bias_lower_triangle(tf.shape(inputs)[1])
         x = inputs
         if self.target_space_embedding is not None:
             space = tf.cast(tf.reshape(self.problem_hparams.target_space_id, [1]), tf.int32)
             x = x + tf.cast(self.target_space_embedding(space), x.dtype)[None, :, :]
-        x = self._prepare(x)
+        x = self._prepare(x, position)
         for self_attention, ffn in zip(self.encoder_self_attention, self.encoder_ffn):
             x = self_attention(x, bias=self_bias, training=self._training)
             x = ffn(x, training=self._training)
         return self.encoder_norm(x, training=self._training), bias
 
-    def decode(self, targets, encoder_output=None, encdec_bias=None):
-        """``[B, Lt, D]`` embedded (unshifted) targets -> ``[B, Lt, D]``."""
-        x = self._prepare(shift_right_3d(targets))
+    def decode(self, targets, encoder_output=None, encdec_bias=None, segmentation=None,
+               position=None):
+        """``[B, Lt, D]`` embedded (unshifted) targets -> ``[B, Lt, D]``. Packed rows pass
+        the targets' ``segmentation`` and ``position`` ``[B, Lt]`` (and an ``encdec_bias``
+        ``[B, 1, Lt, Li]`` by segment): each example's first position gets the zero input an
+        unpacked example gets (not the previous example's last token, as T2T fed it), so a
+        packed batch gives each example the logits it gets alone."""
+        shifted = shift_right_3d(targets)
+        if position is not None:
+            shifted *= tf.cast(tf.not_equal(position, 0), shifted.dtype)[:, :, None]
+        x = self._prepare(shifted, position)
         self_bias = None
         if self.hparams.get("causal_decoder_self_attention", True):
             self_bias = attention_bias_lower_triangle(tf.shape(x)[1])
+        if segmentation is not None:
+            same = attention_bias_same_segment(segmentation, segmentation)
+            self_bias = same if self_bias is None else self_bias + same
         for i, (self_attention, ffn) in enumerate(zip(self.decoder_self_attention, self.decoder_ffn)):
             x = self_attention(x, bias=self_bias, training=self._training)
             if self.decoder_encdec_attention and encoder_output is not None:
@@ -332,9 +369,15 @@ class Transformer(T2XModel):
 
     def body(self, features):
         encoder_output = encdec_bias = None
+        targets_segmentation = features.get("targets_segmentation")
         if self.has_input and "inputs" in features:
-            encoder_output, encdec_bias = self.encode(features["inputs"])
-        return self.decode(features["targets"], encoder_output, encdec_bias)
+            inputs_segmentation = features.get("inputs_segmentation")
+            encoder_output, encdec_bias = self.encode(features["inputs"], inputs_segmentation,
+                                                      features.get("inputs_position"))
+            if inputs_segmentation is not None and targets_segmentation is not None:
+                encdec_bias = attention_bias_same_segment(targets_segmentation, inputs_segmentation)
+        return self.decode(features["targets"], encoder_output, encdec_bias,
+                           targets_segmentation, features.get("targets_position"))
 
     # -- decoding ------------------------------------------------------------------
     def fast_decode_fn(self, features, batch_size, decode_length, num_beams):

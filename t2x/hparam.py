@@ -331,8 +331,8 @@ def create_hparams(hparams_set: str, overrides: str = "") -> HParams:
 #: implemented by t2x: ``{key: (the value that means "off", why)}``. A model is not built
 #: with any other value (``check_implemented``), so nothing is accepted and then ignored.
 UNIMPLEMENTED_HPARAMS = {
-    "activation_dtype": ("float32", "mixed precision is not implemented yet"),
-    "weight_dtype": ("float32", "weights are float32; other weight dtypes are not implemented"),
+    "weight_dtype": ("float32", "weights stay float32 (mixed precision keeps float32 master weights); "
+                     "for bfloat16 or float16 compute set activation_dtype instead"),
     "weight_noise": (0.0, "weight noise is not implemented"),
     "grad_noise_scale": (0.0, "gradient noise is not implemented"),
     "kernel_height": (3, "no t2x model reads it (T2T's basic conv kernel)"),

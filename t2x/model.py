@@ -31,6 +31,7 @@ Outside training every hparam whose name ends in ``dropout`` and ``label_smoothi
 otherwise, so a body reads its rates from ``self.hparams`` and gets the right ones.
 """
 
+import contextlib
 from typing import Any, Dict, List, Optional
 
 import keras
@@ -56,6 +57,11 @@ def eval_hparams(hparams: HParams) -> HParams:
 class T2XModel(keras.Model):
     """Base of every registered model. Subclasses implement ``body`` (and may override
     ``bottom``, ``top``, ``loss_fn``, ``infer``)."""
+
+    # True for a body that reads packed batches (``hparams.packed``): ``<feature>_segmentation``
+    # and ``<feature>_position`` ``[B, L]`` int32 next to ``inputs``/``targets``, and keeps
+    # the examples of a row apart (attention masked across segments, positions restarting).
+    supports_packed = False
 
     def __init__(self, hparams: HParams, problem_hparams: HParams, **kwargs):
         name = kwargs.pop("name", None) or type(self).__dict__.get("registered_name") \
@@ -118,7 +124,9 @@ class T2XModel(keras.Model):
         try:
             transformed = self.bottom(features)
             body_output = self.body(transformed)
-            return self.top(body_output, features)
+            logits = self.top(body_output, features)
+            # Mixed precision: softmax, losses and metrics read float32 logits.
+            return tf.cast(logits, tf.float32) if logits.dtype in (tf.bfloat16, tf.float16) else logits
         finally:
             self._training = False
 
@@ -305,13 +313,53 @@ def _create_modalities(hparams: HParams, problem_hparams: HParams) -> Dict[str, 
     return {feature: modalities[feature] for feature in problem_hparams.modality}
 
 
+MIXED_PRECISION_POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def dtype_policy_name(hparams: HParams) -> Optional[str]:
+    """The Keras mixed-precision policy of ``hparams.activation_dtype`` (T2T's hparam):
+    ``"mixed_bfloat16"``, ``"mixed_float16"``, or None for float32. Weights stay float32
+    either way; softmax, losses and metrics are computed in float32."""
+    from t2x.hparam import HParamsError
+
+    dtype = hparams.get("activation_dtype", "float32") or "float32"
+    if dtype not in MIXED_PRECISION_POLICIES:
+        raise HParamsError(f"activation_dtype={dtype!r} is not supported; use one of "
+                           f"{', '.join(MIXED_PRECISION_POLICIES)}")
+    return MIXED_PRECISION_POLICIES[dtype]
+
+
+@contextlib.contextmanager
+def dtype_policy(name: Optional[str]):
+    """Layers constructed inside take the Keras dtype policy ``name`` (None: unchanged);
+    the global policy is restored on exit, so one model's policy never leaks to another."""
+    if name is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def model_for(model_name: str, hparams: HParams, problem_hparams: HParams) -> T2XModel:
     """The registered model ``model_name`` for a problem's hparams, not yet built (its
     variables come with the first call). Refuses hparams t2x does not implement."""
     from t2x import registry  # floor 1, imported late: registry loads the catalogue lazily
 
     check_implemented(hparams)
-    return registry.model(model_name)(hparams, problem_hparams)
+    model_cls = registry.model(model_name)
+    if hparams.get("packed", False) and not model_cls.supports_packed:
+        from t2x.errors import ConfigError
+
+        readers = sorted(name for name in registry.list_models() if registry.model(name).supports_packed)
+        raise ConfigError(f"model {model_name} does not read packed batches (packed=true would mix the "
+                          f"examples of a row): remove packed from --hparams, or use "
+                          f"{' or '.join(readers)}")
+    with dtype_policy(dtype_policy_name(hparams)):
+        return model_cls(hparams, problem_hparams)
 
 
 def build_variables(model: T2XModel, element_spec: Dict[str, tf.TensorSpec]) -> T2XModel:

@@ -21,7 +21,7 @@ A problem answers three questions, each in hooks that have working defaults:
     replaces this half alone;
   - ``finish`` (the finishing half): ``preprocess_example`` per example (or per parse batch
     with ``batch_preprocess``), ``_rev``/``_copy``, batching (fixed size, or by length with a
-    token budget), batch shuffling, prefetch.
+    token budget, or packed rows with ``hparams.packed``), batch shuffling, prefetch.
 
   ``element_spec(mode, hparams)`` runs both halves on zero records: the features' dtypes and
   shapes, with no file opened (what a model is built from).
@@ -487,7 +487,18 @@ class Problem:
                     num_parallel_calls=autotune, deterministic=deterministic)
             ds = ds.map(lambda ex: self._preprocess(ex, mode, hparams),
                         num_parallel_calls=autotune, deterministic=deterministic)
-        if batch_size:
+        packed_length = self.packed_length(hparams) if is_training else 0
+        if batch_size and packed_length:
+            from t2x.data import batching
+
+            drop = is_training if drop_remainder is None else drop_remainder
+            fixed = hparams.get("use_fixed_batch_size", False)
+            rows = batch_size if fixed else max(1, batch_size // packed_length)
+            ds = batching.pack_dataset(ds, packed_length).batch(rows, drop_remainder=drop)
+            shuffle_batches = int(hparams.get("batch_shuffle_size", 0) or 0)
+            if shuffle_batches > 1:
+                ds = ds.shuffle(shuffle_batches, seed=seed, reshuffle_each_iteration=True)
+        elif batch_size:
             drop = is_training if drop_remainder is None else drop_remainder
             if self.variable_length:
                 ds = self._batch_by_length(ds, batch_size, is_training, hparams, drop)
@@ -498,6 +509,24 @@ class Problem:
             if is_training and shuffle_batches > 1:
                 ds = ds.shuffle(shuffle_batches, seed=seed, reshuffle_each_iteration=True)
         return ds.prefetch(autotune)
+
+    def packed_length(self, hparams: Optional[HParams]) -> int:
+        """Host: the row length of packed training batches, or 0 when not packed.
+        ``hparams.packed`` turns packing on (training batches only: evaluation and decoding
+        read single examples, so their metrics do not depend on it); the rows are
+        ``packed_length`` tokens long (default ``max_length``, else 256), and a batch holds
+        ``batch_size // packed_length`` rows (``batch_size`` rows with
+        ``use_fixed_batch_size``). Only sequence (``variable_length``) problems pack."""
+        if hparams is None or not hparams.get("packed", False):
+            return 0
+        if not self.variable_length:
+            raise ProblemConfigError(
+                f"packed=true packs sequences, but {self.full_name} is not a sequence problem: "
+                "remove packed from --hparams")
+        length = int(hparams.get("packed_length", 0) or hparams.get("max_length", 0) or 256)
+        if length < 1:
+            raise ProblemConfigError(f"packed_length must be >= 1, got {length}")
+        return length
 
     def element_spec(self, mode: str, hparams: Optional[HParams] = None) -> Dict[str, Any]:
         """``{feature: tf.TensorSpec}`` of one example as ``dataset(mode)`` yields it (no batch

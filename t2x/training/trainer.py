@@ -48,13 +48,15 @@ from t2x import metrics as metrics_lib
 from t2x.data.problem import DatasetSplit, Mode
 from t2x.errors import ConfigError, DataError, T2XError
 from t2x.hparam import HParams
-from t2x.model import checkpoint_random_state, checkpoint_weights, create_model
+from t2x.model import checkpoint_random_state, checkpoint_weights, create_model, dtype_policy_name
 from t2x.training import learning_rate as lr_lib
 from t2x.training import optimizers, reporting
 from t2x.training.preemption import Preempted, StopSignals
 from t2x.training.run_dir import RunDir, RunInfo
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+LOSS_SCALE_GROWTH_STEPS = 2000  # float16: good steps in a row before the loss scale doubles
+INITIAL_LOSS_SCALE = 2.0 ** 15
 
 # What a gin file may name besides Trainer: Keras optimizers and the T2T schedule.
 for _optimizer in (keras.optimizers.Adam, keras.optimizers.AdamW, keras.optimizers.SGD,
@@ -98,7 +100,8 @@ class Trainer:
                  optimizer_fn: Optional[Callable] = None, learning_rate_fn: Optional[Callable] = None,
                  flags_text: Optional[str] = None, eval_decode_split: Optional[str] = None,
                  eval_decode_examples: int = 0, decode_hparams: str = "", bleu_tokenize: str = "13a",
-                 t2x_usr_dir: Optional[str] = None, warm_start_from: Optional[str] = None):
+                 t2x_usr_dir: Optional[str] = None, warm_start_from: Optional[str] = None,
+                 xla: bool = False):
         """Keyword-only; checked here, before anything runs.
 
         ``optimizer_fn(learning_rate=schedule)`` replaces the optimizer named by
@@ -113,6 +116,15 @@ class Trainer:
         sacreBLEU (``bleu_tokenize``) as ``bleu``. The decodes are written to
         ``<output_dir>/decodes/<split>-<step>.txt``.
 
+        ``xla``: compile the per-replica train and eval steps with XLA (``jit_compile``).
+        Off by default: on this project's 2-core CPU it measured slower (DESIGN.md); on a GPU
+        it usually pays (fused kernels, fewer launches).
+
+        Precision and batch come from the hparams: ``activation_dtype`` (``bfloat16`` or
+        ``float16``: a Keras mixed-precision policy, float32 weights; float16 adds dynamic
+        loss scaling) and ``optimizer_multistep_accumulate_steps`` (N micro-batches of
+        ``batch_size`` per optimizer step: the gradient of one batch N times larger).
+
         ``warm_start_from`` (a run directory or checkpoint prefix): a run that starts from
         step 0 takes the weights of matching names and shapes from it
         (``t2x.training.warm_start``; the unmatched ones are listed); a resumed run ignores it.
@@ -126,7 +138,7 @@ class Trainer:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError(f"Trainer.{name} must be an integer, got {type(value).__name__} {value!r} "
                                   "(--gin_param or the flag of that name)")
-        for name, value in (("allow_config_change", allow_config_change),):
+        for name, value in (("allow_config_change", allow_config_change), ("xla", xla)):
             if not isinstance(value, bool):
                 raise ConfigError(f"Trainer.{name} must be True or False, got {value!r}")
         if os.path.exists(output_dir) and not os.path.isdir(output_dir):
@@ -176,6 +188,13 @@ class Trainer:
             raise ConfigError(f"batch_size {self.global_batch_size} is not divisible by the "
                              f"{self.num_replicas} replicas")
         self.eval_batch_size = eval_batch_size or self.global_batch_size
+        self.xla = xla
+        accumulate = hparams.get("optimizer_multistep_accumulate_steps", 0) or 1
+        if not isinstance(accumulate, int) or accumulate < 1:
+            raise ConfigError(f"optimizer_multistep_accumulate_steps must be an integer >= 0, got "
+                              f"{accumulate!r}")
+        self.accumulate_steps = accumulate
+        self.mixed_policy = dtype_policy_name(hparams)  # a bad activation_dtype fails now
         resolver = getattr(self.strategy, "cluster_resolver", None)
         self.is_chief = (resolver is None or not resolver.task_type or resolver.task_type == "chief"
                          or (resolver.task_type == "worker" and resolver.task_id == 0))
@@ -208,7 +227,7 @@ class Trainer:
                 mode, self.data_dir, self.hparams, batch_size=per_replica,
                 seed=self.random_seed, deterministic=True, input_context=input_context,
                 drop_remainder=mode == Mode.TRAIN)
-            skip = skip_steps * replicas_per_pipeline(input_context)
+            skip = skip_steps * replicas_per_pipeline(input_context) * self.accumulate_steps
             return ds.skip(skip) if skip else ds
         return fn
 
@@ -229,6 +248,20 @@ class Trainer:
             self.optimizer = (self.optimizer_fn(learning_rate=self.lr_fn) if self.optimizer_fn
                               else optimizers.make_optimizer(self.hparams, self.lr_fn))
             self.optimizer.build(self.model.trainable_variables)
+            self.loss_scale = self.loss_scale_good_steps = None
+            if self.mixed_policy == "mixed_float16":
+                self.loss_scale = tf.Variable(INITIAL_LOSS_SCALE, dtype=tf.float32, trainable=False,
+                                              name="loss_scale")
+                self.loss_scale_good_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                                         name="loss_scale_good_steps")
+            self._accumulators = []
+            if self.accumulate_steps > 1:  # replica-local sums of the micro-batches' gradients
+                local = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+                             aggregation=tf.VariableAggregation.SUM)
+                self._accumulators = [tf.Variable(tf.zeros(v.shape, v.dtype), **local)
+                                      for v in self.model.trainable_variables]
+                self._accumulated_num = tf.Variable(0.0, **local)
+                self._accumulated_den = tf.Variable(0.0, **local)
         model_step, model_decode = metrics_lib.split_names(self.model.eval_metrics())
         self.step_metrics = list(dict.fromkeys(self.step_metrics + model_step))
         self.decode_metrics = list(dict.fromkeys(self.decode_metrics + model_decode))
@@ -244,6 +277,9 @@ class Trainer:
         self.ckpt = tf.train.Checkpoint(model_weights=checkpoint_weights(self.model),
                                         model_random_state=checkpoint_random_state(self.model),
                                         optimizer=self.optimizer, step=self.step)
+        if self.loss_scale is not None:
+            self.ckpt.loss_scale = self.loss_scale
+            self.ckpt.loss_scale_good_steps = self.loss_scale_good_steps
         if self.is_chief:
             self.run_dir.repair_checkpoint_index()
         # Under multi_worker every worker takes part in saving; only the chief writes to
@@ -261,26 +297,51 @@ class Trainer:
                        t2x_usr_dir=self.t2x_usr_dir)
 
     # ------------------------------------------------------------------ steps --
-    def _replica_train_step(self, features):
-        ctx = tf.distribute.get_replica_context()
-        distributed = self.num_replicas > 1
+    def _replica_gradients(self, features):
+        """One micro-batch: ``(gradients of the loss numerator, numerator, denominator)``.
+        The gradients are of the *sum* of weighted token losses (times the loss scale under
+        float16), so micro-batches add up to the gradient of one large batch exactly."""
         with tf.GradientTape() as tape:
             logits = self.model(features, training=True)
             num, den = self.model.loss_fn(logits, features, training=True)
-            global_den = ctx.all_reduce(tf.distribute.ReduceOp.SUM, den) if distributed else den
-            loss = num / tf.maximum(global_den, 1.0)
-            decay_rate = optimizers.l2_weight_decay_rate(self.hparams)
-            total = loss
-            if decay_rate:
-                total += optimizers.weight_decay_loss(self.model.trainable_variables,
-                                                      decay_rate) / self.num_replicas
+            # float16: the float16 backward pass sees the *mean* loss times the loss scale
+            # (Keras's convention); the result is brought back to the numerator's gradient.
+            unscale = 1.0
+            if self.loss_scale is not None:
+                unscale = tf.stop_gradient(tf.maximum(den, 1.0) / self.loss_scale)
+            scaled = num / unscale
+        grads = tape.gradient(scaled, self.model.trainable_variables)
+        return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) * tf.cast(unscale, v.dtype)
+                for g, v in zip(grads, self.model.trainable_variables)], num, den
+
+    def _replica_apply(self, num_grads, num, den):
+        """Normalises the summed gradients by the global number of weighted targets, adds
+        weight decay, clips, and applies them (a non-finite step is skipped; under float16
+        an overflow of the scaled gradients halves the loss scale instead of stopping)."""
+        ctx = tf.distribute.get_replica_context()
+        distributed = self.num_replicas > 1
         variables = self.model.trainable_variables
-        grads = tape.gradient(total, variables)
+        global_den = ctx.all_reduce(tf.distribute.ReduceOp.SUM, den) if distributed else den
+        denominator = tf.maximum(global_den, 1.0)
+        grads = [g / tf.cast(denominator, g.dtype) for g in num_grads]
+        loss = num / tf.maximum(global_den, 1.0)
+        decay_rate = optimizers.l2_weight_decay_rate(self.hparams)
+        if decay_rate:
+            with tf.GradientTape() as tape:
+                decay = optimizers.weight_decay_loss(variables, decay_rate) / self.num_replicas
+            grads = [g + tf.cast(d, g.dtype) if d is not None else g
+                     for g, d in zip(grads, tape.gradient(decay, variables))]
         if distributed:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, grad_norm = optimizers.clip_gradients(grads, self.hparams.get("clip_grad_norm", 0.0))
         global_loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss) if distributed else loss
         finite = tf.logical_and(tf.math.is_finite(global_loss), tf.math.is_finite(grad_norm))
+        overflow = tf.constant(False)
+        if self.loss_scale is not None:
+            # Dynamic loss scaling (Keras's LossScaleOptimizer's rule): an overflow skips the
+            # update and halves the scale; 2000 good steps in a row double it.
+            overflow = tf.logical_and(tf.math.is_finite(global_loss), tf.logical_not(finite))
+            self._update_loss_scale(finite)
 
         if self.num_replicas == 1:
             # Skip the update of a non-finite step; the host then stops the run.
@@ -297,11 +358,50 @@ class Trainer:
             self.optimizer.apply_gradients(
                 [(tf.where(finite, g, tf.zeros_like(g)) * tf.cast(scale, g.dtype), v)
                  for g, v in zip(grads, variables)])
-        return {"loss": global_loss, "grad_norm": grad_norm, "finite": finite, "tokens": global_den}
+        return {"loss": global_loss, "grad_norm": grad_norm,
+                "finite": tf.logical_or(finite, overflow), "overflow": overflow, "tokens": global_den}
+
+    def _update_loss_scale(self, finite):
+        good = tf.where(finite, self.loss_scale_good_steps + 1, tf.zeros_like(self.loss_scale_good_steps))
+        grow = good >= LOSS_SCALE_GROWTH_STEPS
+        self.loss_scale.assign(tf.where(finite, tf.where(grow, self.loss_scale * 2.0, self.loss_scale),
+                                        tf.maximum(self.loss_scale * 0.5, 1.0)))
+        self.loss_scale_good_steps.assign(tf.where(grow, tf.zeros_like(good), good))
+
+    def _replica_train_step(self, features):
+        return self._replica_apply(*self._replica_gradients(features))
+
+    def _replica_accumulate(self, features):
+        """Gradient accumulation: adds one micro-batch's sums to this replica's accumulators."""
+        grads, num, den = self._replica_gradients(features)
+        for accumulator, g in zip(self._accumulators, grads):
+            accumulator.assign_add(g)
+        self._accumulated_num.assign_add(num)
+        self._accumulated_den.assign_add(den)
+
+    def _replica_apply_accumulated(self):
+        out = self._replica_apply([a.read_value() for a in self._accumulators],
+                                  self._accumulated_num.read_value(), self._accumulated_den.read_value())
+        for accumulator in self._accumulators + [self._accumulated_num, self._accumulated_den]:
+            accumulator.assign(tf.zeros_like(accumulator))
+        return out
+
+    def _compiled(self, fn):
+        """``fn`` as run per replica: XLA-compiled with ``xla`` (``jit_compile``)."""
+        return tf.function(fn, jit_compile=True) if self.xla else fn
 
     @tf.function
     def _train_step(self, iterator):
-        out = self.strategy.run(self._replica_train_step, args=(next(iterator),))
+        if self.accumulate_steps == 1:
+            out = self.strategy.run(self._compiled(self._replica_train_step), args=(next(iterator),))
+        else:
+            # N micro-batches, one after the other (a graph loop: one micro-batch's
+            # activations at a time), then one optimizer step. The loop sits inside this one
+            # compiled step, so no checkpoint ever falls inside an accumulation.
+            accumulate = self._compiled(self._replica_accumulate)
+            for _ in tf.range(self.accumulate_steps):
+                self.strategy.run(accumulate, args=(next(iterator),))
+            out = self.strategy.run(self._compiled(self._replica_apply_accumulated))
         out = {k: self.strategy.experimental_local_results(v)[0] for k, v in out.items()}
         self.step.assign_add(tf.cast(out["finite"], tf.int64))
         return out
@@ -317,7 +417,7 @@ class Trainer:
 
     @tf.function(reduce_retracing=True)  # length-bucketed batches vary in shape
     def _eval_step(self, features):
-        out = self.strategy.run(self._replica_eval_step, args=(features,))
+        out = self.strategy.run(self._compiled(self._replica_eval_step), args=(features,))
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
 
     # --------------------------------------------------------------- schedules --
@@ -405,7 +505,7 @@ class Trainer:
                                      gin_config=gin.config_str(), run_info=self.run_info().to_dict())
         progress = reporting.TrainProgress(
             writer, train_steps=self.train_steps, start_step=start_step,
-            global_batch_size=self.global_batch_size, count_tokens=self.problem.variable_length,
+            global_batch_size=self.global_batch_size * self.accumulate_steps, count_tokens=self.problem.variable_length,
             learning_rate_fn=self.lr_fn)
         step, metrics = start_step, {}
         while step < self.train_steps:
@@ -419,6 +519,9 @@ class Trainer:
                     f"loss is {float(out['loss'].numpy())} (grad norm {float(out['grad_norm'].numpy())}) "
                     f"at step {step + 1}; stopped without applying it. Last good checkpoint: {kept}. "
                     "Lower the learning rate (--hparams=learning_rate=...) or check the data")
+            if self.loss_scale is not None and bool(out["overflow"].numpy()):
+                logging.info("step %d: float16 gradients overflowed; update skipped, loss scale now %g",
+                             step + 1, float(self.loss_scale.numpy()))
             step += 1
             progress.add_tokens(float(out["tokens"].numpy()) if self.problem.variable_length else 0.0)
             if step == start_step + 1 and self.num_summary_images and start_step == 0:

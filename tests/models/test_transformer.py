@@ -237,3 +237,67 @@ def test_learns_to_reverse():
     accuracy = (predictions[mask] == targets[mask]).mean()
     print("reverse accuracy", accuracy, "loss", losses[0], "->", losses[-1])
     assert accuracy >= 0.9 or losses[-1] <= 0.3 * losses[0], (accuracy, losses[0], losses[-1])
+
+
+def _pack(examples, length):
+    from t2x.data.batching import pack_dataset
+
+    keys = sorted(examples[0])
+    ds = tf.data.Dataset.from_generator(
+        lambda: iter(examples), output_signature={k: tf.TensorSpec([None], tf.int64) for k in keys})
+    rows = list(pack_dataset(ds, length, open_rows=1).as_numpy_iterator())  # stream order
+    return {k: tf.constant(np.stack([r[k] for r in rows])) for k in rows[0]}
+
+
+def _pad(examples):
+    return {k: tf.constant(np.stack([np.pad(e[k], (0, max(len(x[k]) for x in examples) - len(e[k])))
+                                     for e in examples])) for k in examples[0]}
+
+
+@pytest.mark.parametrize("with_inputs", [True, False], ids=["encoder_decoder", "decoder_only"])
+def test_a_packed_batch_has_the_loss_of_its_examples_unpacked(algo_hparams, with_inputs):
+    """Packing changes nothing but speed: the same examples give the same loss sums (and the
+    same logits at every real target position) packed into rows or padded one per row."""
+    rng = np.random.RandomState(3)
+    vocab = 9
+
+    def seq():
+        return np.concatenate([rng.randint(2, vocab, size=rng.randint(1, 7)), [1]]).astype(np.int64)
+
+    examples = [({"inputs": seq(), "targets": seq()} if with_inputs else {"targets": seq()})
+                for _ in range(12)]
+    problem_hparams = HParams(modality={"inputs": "symbol", "targets": "symbol"} if with_inputs
+                              else {"targets": "symbol"},
+                              vocab_size={"inputs": vocab, "targets": vocab} if with_inputs
+                              else {"targets": vocab}, loss_multiplier=1.0, target_space_id=3)
+    model = test_model(problem_hparams, packed=True)
+    packed, padded = _pack(examples, 16), _pad(examples)
+    assert packed["targets"].shape[0] < len(examples)  # several examples per row
+    num_u, den_u = model.loss_fn(model(padded, training=False), padded, training=False)
+    num_p, den_p = model.loss_fn(model(packed, training=False), packed, training=False)
+    assert float(den_u) == float(den_p) == sum(len(e["targets"]) for e in examples)
+    np.testing.assert_allclose(float(num_p), float(num_u), rtol=1e-5)
+    # Per token: example i's logits in its row equal its logits alone.
+    logits_p = model(packed, training=False).numpy()
+    logits_u = model(padded, training=False).numpy()
+    seg = packed["targets_segmentation"].numpy()
+    i = 0
+    for r in range(seg.shape[0]):
+        for s in range(1, seg[r].max() + 1):
+            np.testing.assert_allclose(logits_p[r][seg[r] == s], logits_u[i][:(seg[r] == s).sum()],
+                                       atol=2e-5)
+            i += 1
+    # Without the segment masks the rows' examples would see each other: the loss changes.
+    unmasked = {k: v for k, v in packed.items() if k in ("inputs", "targets")}
+    num_x, _ = model.loss_fn(model(unmasked, training=False), unmasked, training=False)
+    assert abs(float(num_x) - float(num_u)) > 1e-3
+
+
+def test_packed_is_refused_by_a_model_that_cannot_read_it(algo_hparams):
+    from t2x.errors import ConfigError
+
+    hp = registry.hparams("lstm_seq2seq_tiny")() if "lstm_seq2seq_tiny" in registry.list_hparams() \
+        else registry.hparams("lstm_seq2seq")()
+    hp.packed = True
+    with pytest.raises(ConfigError, match="does not read packed batches.*transformer"):
+        model_for("lstm_seq2seq", hp, algo_hparams)

@@ -105,3 +105,31 @@ def test_tiny_algo_generation_is_seeded_and_reads_in_length_buckets(tmp_path):
         lengths = (inputs != 0).sum(1)
         assert lengths.max() == inputs.shape[1]  # padded to the longest of the batch
     assert len({b["inputs"].shape[1] for b in batches}) > 2  # several buckets
+
+
+def test_packed_training_batches_of_tiny_algo(tmp_path):
+    from t2x.errors import ConfigError
+
+    problem = registry.problem("tiny_algo")
+    problem.generate_data(str(tmp_path / "d"), str(tmp_path / "tmp"))
+    hp = registry.hparams("transformer_test")()
+    hp.override_from_dict({"packed": True, "packed_length": 32, "batch_size": 128})
+    ds = problem.dataset(Mode.TRAIN, str(tmp_path / "d"), hp, batch_size=128, seed=1, deterministic=True)
+    batch = next(iter(ds))
+    assert sorted(batch) == ["inputs", "inputs_position", "inputs_segmentation",
+                             "targets", "targets_position", "targets_segmentation"]
+    assert batch["targets"].shape == (4, 32)  # 128 tokens // 32 per row
+    seg = batch["targets_segmentation"].numpy()
+    assert seg.max() > 2  # several examples a row
+    assert float((batch["targets"].numpy() != 0).mean()) > 0.75
+    for key in ("inputs", "targets"):  # segment by segment: real examples, positions from 0
+        ids, segments = batch[key].numpy(), batch[key + "_segmentation"].numpy()
+        for row, segs in zip(ids, segments):
+            for s in range(1, segs.max() + 1):
+                assert row[segs == s][-1] == 1 and (row[segs == s][:-1] > 1).all()
+    # Evaluation reads single examples, packed or not.
+    ev = next(iter(problem.dataset(Mode.EVAL, str(tmp_path / "d"), hp, batch_size=128)))
+    assert "targets_segmentation" not in ev
+    image = registry.problem("image_mnist")
+    with pytest.raises(ConfigError, match="not a sequence problem"):
+        image.packed_length(hp)

@@ -82,15 +82,16 @@ def test_generate_train_evaluate_resume_and_refuse(run):
     assert json.loads((out / "hparams.json").read_text())["hidden_size"] == 16  # kept
 
 
-@pytest.mark.parametrize("model,hparams_set", [("transformer", "transformer_test"),
-                                                ("lstm_seq2seq_attention", "lstm_tiny")])
-def test_sequence_models_train_on_tiny_algo_through_the_binary(tmp_path, model, hparams_set):
+@pytest.mark.parametrize("model,hparams_set,extra", [("transformer", "transformer_test", ""),
+                                                      ("transformer", "transformer_test", ",packed=true"),
+                                                      ("lstm_seq2seq_attention", "lstm_tiny", "")])
+def test_sequence_models_train_on_tiny_algo_through_the_binary(tmp_path, model, hparams_set, extra):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
     result = subprocess.run(
         [sys.executable, "-m", "t2x.scripts.t2x_trainer", "--generate_data", "--problem=tiny_algo",
          f"--model={model}", f"--hparams_set={hparams_set}", f"--data_dir={tmp_path / 'data'}",
          f"--output_dir={tmp_path / 'out'}", "--train_steps=6", "--log_every=3", "--eval_steps=2",
-         "--hparams=batch_size=256,max_length=41"],
+         f"--hparams=batch_size=256,max_length=41{extra}"],
         capture_output=True, text=True, env=env, timeout=240, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "done at step 6" in result.stdout and "accuracy_per_sequence" in result.stdout
