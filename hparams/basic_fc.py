@@ -36,3 +36,15 @@ def basic_fc_tiny():
     hp.learning_rate = 0.5
     hp.batch_size = 16
     return hp
+
+
+@registry.register_ranged_hparams
+def basic_fc_range(rhp):
+    """A search space around ``basic_fc_small`` (T2T had no range for it; its ``basic1``
+    range's choices where they apply): the peak rate (``learning_rate`` times the legacy
+    schedule's Adam factor 0.002), width, depth, dropout and weight decay."""
+    rhp.set_float("learning_rate", 0.05, 5.0, scale=rhp.LOG_SCALE)
+    rhp.set_discrete("hidden_size", [128, 256, 512, 1024])
+    rhp.set_discrete("num_hidden_layers", [1, 2, 3])
+    rhp.set_float("dropout", 0.0, 0.5)
+    rhp.set_float("weight_decay", 1e-6, 1e-3, scale=rhp.LOG_SCALE)

@@ -83,3 +83,13 @@ def lstm_lm_ptb():
     hp.optimizer_adam_beta1 = 0.9
     hp.optimizer_adam_beta2 = 0.999
     return hp
+
+
+@registry.register_ranged_hparams
+def lstm_range(rhp):
+    """A search space for the LSTM sets: rate, width, depth, dropout, gradient clipping."""
+    rhp.set_float("learning_rate", 0.01, 1.0, scale=rhp.LOG_SCALE)
+    rhp.set_discrete("hidden_size", [128, 256, 512, 1024])
+    rhp.set_discrete("num_hidden_layers", [1, 2, 3])
+    rhp.set_float("dropout", 0.0, 0.5)
+    rhp.set_float("clip_grad_norm", 0.5, 5.0, scale=rhp.LOG_SCALE)

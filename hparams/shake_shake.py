@@ -87,3 +87,13 @@ def shake_shake_tiny():
     hp.hidden_size = 8
     hp.batch_size = 16
     return hp
+
+
+@registry.register_ranged_hparams
+def shake_shake_range(rhp):
+    """A search space for the Shake-Shake sets: peak rate, weight decay, width and the
+    initializer's gain."""
+    rhp.set_float("learning_rate", 0.05, 2.0, scale=rhp.LOG_SCALE)
+    rhp.set_float("weight_decay", 1e-5, 1e-3, scale=rhp.LOG_SCALE)
+    rhp.set_discrete("hidden_size", [16, 32, 64])
+    rhp.set_float("initializer_gain", 0.5, 2.0)

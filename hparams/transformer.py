@@ -139,3 +139,16 @@ def transformer_test():
     hp.num_heads = 2
     hp.batch_size = 64
     return hp
+
+
+@registry.register_ranged_hparams
+def transformer_base_range(rhp):
+    """T2T's ``transformer_base_range``: the rate (here ``learning_rate_constant``, the factor
+    t2x's ``transformer_base`` schedule reads; T2T ranged ``learning_rate`` 0.3-3.0), warmup,
+    initializer gain, Adam's betas and weight decay."""
+    rhp.set_float("learning_rate_constant", 0.3, 3.0, scale=rhp.LOG_SCALE)
+    rhp.set_discrete("learning_rate_warmup_steps", [1000, 2000, 4000, 8000, 16000])
+    rhp.set_float("initializer_gain", 0.5, 2.0)
+    rhp.set_float("optimizer_adam_beta1", 0.85, 0.95)
+    rhp.set_float("optimizer_adam_beta2", 0.97, 0.99)
+    rhp.set_float("weight_decay", 0.0, 1e-4)

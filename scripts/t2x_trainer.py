@@ -58,7 +58,15 @@ flags.DEFINE_boolean("xla", False, "Compile the train and eval steps with XLA (j
                      "slower (0.8x on a 2-core box). Mixed precision is an hparam: "
                      "--hparams=activation_dtype=bfloat16 (or float16).")
 
-TRAINER_FLAGS = ("xla", "warm_start_from", "train_steps", "eval_steps", "eval_every", "save_checkpoints_steps",
+flags.DEFINE_string("early_stopping_metric", None, "Select by this eval metric (eval/accuracy, eval/loss, "
+                    "eval/bleu...): tracked in output_dir/best.json after every evaluation.")
+flags.DEFINE_integer("early_stopping_patience", 0, "Stop training after N evaluations in a row without "
+                     "improvement of --early_stopping_metric (0: never).")
+flags.DEFINE_boolean("keep_best_checkpoint", False, "Keep the best checkpoint by --early_stopping_metric "
+                     "in output_dir/best/ (a run directory: t2x-decoder and t2x-exporter read it).")
+
+TRAINER_FLAGS = ("early_stopping_metric", "early_stopping_patience", "keep_best_checkpoint", "xla",
+                 "warm_start_from", "train_steps", "eval_steps", "eval_every", "save_checkpoints_steps",
                  "keep_checkpoint_max", "strategy", "random_seed", "log_every",
                  "allow_config_change", "eval_decode_split", "eval_decode_examples",
                  "decode_hparams", "bleu_tokenize")

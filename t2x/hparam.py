@@ -350,12 +350,22 @@ def check_implemented(hparams) -> None:
 
 
 class RangedHParams:
-    """A search space for ``@register_ranged_hparams`` functions (T2T's API).
+    """A search space for ``@register_ranged_hparams`` functions (T2T's API)::
 
-    Each ``set_*`` records ``name -> spec``; a tuner reads ``specs()``.
+        @registry.register_ranged_hparams
+        def basic_fc_range(rhp):
+            rhp.set_float("learning_rate", 0.05, 5.0, scale=rhp.LOG_SCALE)
+            rhp.set_discrete("hidden_size", [128, 256, 512, 1024])
+            rhp.set_categorical("initializer", ["orthogonal", "uniform_unit_scaling"])
+
+    Each ``set_*`` records ``name -> spec`` (``specs()``); ``t2x-tuner`` hands the specs to
+    its search library, ``sample(rng)`` draws one point uniformly (log-uniformly on a log
+    scale) for tests and random search. ``check(hparams)`` refuses a name the hparams set
+    does not have, naming the nearest keys.
     """
 
-    LINEAR, LOG = "LINEAR_SCALE", "LOG_SCALE"
+    LINEAR_SCALE, LOG_SCALE, REVERSE_LOG_SCALE = "LINEAR_SCALE", "LOG_SCALE", "REVERSE_LOG_SCALE"
+    LINEAR, LOG = LINEAR_SCALE, LOG_SCALE  # short names
 
     def __init__(self):
         self._specs: Dict[str, Dict[str, Any]] = {}
@@ -365,21 +375,61 @@ class RangedHParams:
             raise HParamsError(f"ranged hparam '{name}' is set twice")
         self._specs[name] = spec
 
-    def set_categorical(self, name, categories):
+    def set_categorical(self, name, categories, length=None):
+        del length  # T2T's multivalent hparams are not supported
+        if not categories:
+            raise HParamsError(f"ranged hparam '{name}': no categories")
         self._set(name, {"type": "categorical", "values": list(categories)})
 
-    def set_discrete(self, name, values):
-        self._set(name, {"type": "discrete", "values": list(values)})
+    def set_discrete(self, name, values, scale=None, length=None):
+        del scale, length  # T2T passed a scale for discrete values; every value is listed here
+        if not values:
+            raise HParamsError(f"ranged hparam '{name}': no values")
+        self._set(name, {"type": "discrete", "values": sorted(values)})
 
-    def set_float(self, name, low, high, scale=LINEAR):
-        if not low < high:
-            raise HParamsError(f"ranged hparam '{name}': low {low} must be < high {high}")
+    def set_float(self, name, low, high, scale=LINEAR_SCALE, length=None):
+        del length
+        self._check_range(name, low, high, scale)
         self._set(name, {"type": "float", "min": float(low), "max": float(high), "scale": scale})
 
-    def set_int(self, name, low, high, scale=LINEAR):
+    def set_int(self, name, low, high, scale=LINEAR_SCALE, length=None):
+        del length
+        self._check_range(name, low, high, scale)
+        self._set(name, {"type": "int", "min": int(low), "max": int(high), "scale": scale})
+
+    def _check_range(self, name, low, high, scale):
         if not low < high:
             raise HParamsError(f"ranged hparam '{name}': low {low} must be < high {high}")
-        self._set(name, {"type": "int", "min": int(low), "max": int(high), "scale": scale})
+        if scale not in (self.LINEAR_SCALE, self.LOG_SCALE, self.REVERSE_LOG_SCALE):
+            raise HParamsError(f"ranged hparam '{name}': unknown scale {scale!r}; use LINEAR_SCALE or LOG_SCALE")
+        if scale != self.LINEAR_SCALE and low <= 0:
+            raise HParamsError(f"ranged hparam '{name}': a log scale needs low > 0, got {low}")
 
     def specs(self) -> Dict[str, Dict[str, Any]]:
         return copy.deepcopy(self._specs)
+
+    def sample(self, rng) -> Dict[str, Any]:
+        """One point of the space drawn with ``rng`` (a ``random.Random``)."""
+        import math
+
+        point = {}
+        for name, spec in self._specs.items():
+            if spec["type"] in ("categorical", "discrete"):
+                point[name] = rng.choice(spec["values"])
+                continue
+            lo, hi = spec["min"], spec["max"]
+            if spec["scale"] == self.LINEAR_SCALE:
+                value = rng.uniform(lo, hi)
+            else:
+                value = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+            point[name] = min(max(int(round(value)), lo), hi) if spec["type"] == "int" else value
+        return point
+
+    def check(self, hparams) -> None:
+        """Every ranged name is an hparam of ``hparams`` (an ``HParams``), or an error
+        naming the nearest keys."""
+        for name in self._specs:
+            if name not in hparams:
+                close = closest_names(name, list(hparams.keys()))
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise HParamsError(f"ranged hparam '{name}' is not an hparam of the set{hint}")

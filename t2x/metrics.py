@@ -76,6 +76,19 @@ def _check_new(name: str) -> None:
         raise ConfigError(f"metric '{name}' is already registered")
 
 
+_LOWER_IS_BETTER = {"loss", "perplexity", "edit_distance", "wer"}
+
+
+def goal(name: str) -> str:
+    """``"min"`` for metrics where lower is better (the eval loss, perplexity, edit
+    distance, WER), ``"max"`` for the others (accuracies, BLEU, ROUGE, neg-log-perplexity).
+    ``name`` may carry TensorBoard's ``eval/`` prefix."""
+    name = name.split("/", 1)[1] if name.startswith("eval/") else name
+    if name != "loss":
+        check_names([name], where="the metric to select by")
+    return "min" if name in _LOWER_IS_BETTER else "max"
+
+
 def names() -> List[str]:
     return sorted(_STEP) + sorted(_DECODE)
 

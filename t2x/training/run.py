@@ -9,7 +9,7 @@ are missing, and runs a ``Trainer`` (``t2x.training.trainer``, the loop).
 """
 
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 from absl import logging
 
@@ -62,17 +62,31 @@ def run_training(*, problem: str, model: str, hparams_set: Optional[str] = None,
     splits = list(SCHEDULE_SPLITS[schedule])
     if trainer_kwargs.get("eval_decode_split") and schedule != "train":
         splits.append(trainer_kwargs["eval_decode_split"])
-    missing = prob.missing_shards(data_dir, splits) if _can_generate(prob) else []
-    if generate_data or missing:
-        if missing and not generate_data:
-            announce(f"{len(missing)} shard(s) of {prob.name} missing from {data_dir}: generating "
-                     "them (as with --generate_data)")
-        tmp_dir = resolve_dir("tmp_dir", tmp_dir, default_tmp_dir(data_dir), announce)
-        prob.generate_data(data_dir, tmp_dir, num_processes=num_processes,
-                           random_seed=trainer_kwargs.get("random_seed", 429459))
+    prepare_data(prob, data_dir, tmp_dir, splits=splits, force=generate_data, num_processes=num_processes,
+                 random_seed=trainer_kwargs.get("random_seed", 429459), announce=announce)
     trainer = Trainer(problem=prob, model_name=model, hparams=hp, hparams_set=hparams_set,
                       data_dir=data_dir, output_dir=output_dir, **trainer_kwargs)
     return trainer, trainer.run(schedule)
+
+
+def prepare_data(problem, data_dir: Optional[str], tmp_dir: Optional[str] = None, *,
+                 splits: Optional[List[str]] = None, force: bool = False, num_processes: int = 1,
+                 random_seed: int = 429459, announce: Callable[[str], None] = logging.info) -> None:
+    """Generates ``problem``'s shards of ``splits`` (default all) that are missing from
+    ``data_dir`` (all of them with ``force``: ``--generate_data``), downloading to ``tmp_dir``
+    (default ``<data_dir>/tmp``); announced. A problem that only reads shards made elsewhere
+    is left alone (its missing shards are reported when read)."""
+    from t2x.data.download import DEFAULT_DATA_DIR, default_tmp_dir
+    from t2x.fileio import resolve_dir
+
+    data_dir = resolve_dir("data_dir", data_dir, DEFAULT_DATA_DIR, lambda _: None)
+    missing = problem.missing_shards(data_dir, splits) if _can_generate(problem) else []
+    if force or missing:
+        if missing and not force:
+            announce(f"{len(missing)} shard(s) of {problem.name} missing from {data_dir}: generating "
+                     "them (as with --generate_data)")
+        tmp_dir = resolve_dir("tmp_dir", tmp_dir, default_tmp_dir(data_dir), announce)
+        problem.generate_data(data_dir, tmp_dir, num_processes=num_processes, random_seed=random_seed)
 
 
 def train(**kwargs) -> Dict[str, float]:

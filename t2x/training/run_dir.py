@@ -15,6 +15,12 @@ A run directory holds::
     lock           while a trainer runs: its pid, host and start time (one trainer per run;
                    readers -- continuous_eval, t2x-decoder -- do not take it)
     checkpoint, ckpt-<step>.*   the CheckpointManager's files (written by the trainer)
+    best.json      model selection (``--early_stopping_metric``): the metric, its goal, the
+                   best value and step so far, evaluations since then, and whether the run
+                   stopped early; read back on resume
+    best/          with ``--keep_best_checkpoint``: a run directory of its own holding the
+                   best step's checkpoint and this run's configuration files (so
+                   ``t2x-decoder`` and ``t2x-exporter`` read it like any run)
 
 Each file is written atomically (``t2x.fileio``). Every reader of a run -- the trainer on
 resume, ``t2x-decoder``, ``t2x-avg-checkpoints``, the exporter -- goes through ``RunDir``;
@@ -44,6 +50,8 @@ GIN_FILE = "config.gin"
 FLAGS_FILE = "flags.txt"
 LOCK_FILE = "lock"
 CONFIG_FILES = (HPARAMS_FILE, RUN_FILE, GIN_FILE, FLAGS_FILE)
+BEST_FILE = "best.json"
+BEST_DIR = "best"
 
 
 class RunDirError(T2XError, ValueError):
@@ -219,6 +227,45 @@ class RunDir:
             if os.path.exists(self.file(name)):
                 with atomic_path(other.file(name)) as tmp:
                     shutil.copyfile(self.file(name), tmp)
+
+    # -- model selection -------------------------------------------------------------
+    def read_best(self) -> Optional[Dict[str, Any]]:
+        """The model-selection record (``best.json``), or None before the first evaluation."""
+        path = self.file(BEST_FILE)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def write_best(self, record: Dict[str, Any]) -> None:
+        write_text_atomic(self.file(BEST_FILE), json.dumps(record, indent=2, sort_keys=True))
+
+    @property
+    def best_dir(self) -> "RunDir":
+        return RunDir(self.file(BEST_DIR))
+
+    def keep_best_checkpoint(self, checkpoint_prefix: str) -> str:
+        """Makes ``best/`` a run directory holding ``checkpoint_prefix``'s files (copied)
+        and this run's configuration: staged beside it and swapped in whole, so ``best/``
+        is always one complete checkpoint. Returns the new checkpoint prefix in ``best/``."""
+        import tensorflow as tf
+
+        best = self.file(BEST_DIR)
+        staging = f"{best}.partial-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+        directory, name = os.path.split(checkpoint_prefix)
+        for entry in os.listdir(directory):
+            if entry.startswith(name + "."):
+                shutil.copyfile(os.path.join(directory, entry), os.path.join(staging, entry))
+        self.copy_config_to(RunDir(staging))
+        tf.compat.v1.train.update_checkpoint_state(staging, name, all_model_checkpoint_paths=[name])
+        old = f"{best}.old-{os.getpid()}"
+        if os.path.exists(best):
+            os.rename(best, old)
+        os.rename(staging, best)
+        shutil.rmtree(old, ignore_errors=True)
+        return os.path.join(best, name)
 
     # -- the lock ------------------------------------------------------------------------
     def lock_info(self) -> Optional[Dict[str, Any]]:

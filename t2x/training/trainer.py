@@ -37,7 +37,7 @@ refused with a readable diff unless ``allow_config_change``.
 
 import contextlib
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import gin
 import keras
@@ -101,7 +101,9 @@ class Trainer:
                  flags_text: Optional[str] = None, eval_decode_split: Optional[str] = None,
                  eval_decode_examples: int = 0, decode_hparams: str = "", bleu_tokenize: str = "13a",
                  t2x_usr_dir: Optional[str] = None, warm_start_from: Optional[str] = None,
-                 xla: bool = False):
+                 xla: bool = False, early_stopping_metric: Optional[str] = None,
+                 early_stopping_patience: int = 0, keep_best_checkpoint: bool = False,
+                 eval_callbacks: Sequence[Callable[[int, Dict[str, float]], None]] = ()):
         """Keyword-only; checked here, before anything runs.
 
         ``optimizer_fn(learning_rate=schedule)`` replaces the optimizer named by
@@ -125,6 +127,16 @@ class Trainer:
         loss scaling) and ``optimizer_multistep_accumulate_steps`` (N micro-batches of
         ``batch_size`` per optimizer step: the gradient of one batch N times larger).
 
+        Model selection (``train_and_evaluate``): ``early_stopping_metric`` (``eval/<name>``
+        or ``<name>``: the eval loss or a metric the problem reports; lower is better for
+        loss, perplexity, edit distance and WER, higher for the others) is tracked after every
+        evaluation in the run's ``best.json``; with ``early_stopping_patience = N > 0``
+        training stops after N evaluations in a row without improvement; with
+        ``keep_best_checkpoint`` the best step's checkpoint is kept in ``output_dir/best/``
+        (a run directory of its own). A resumed run keeps the best value, its step and the
+        patience count. ``eval_callbacks``: ``fn(step, metrics)`` after each evaluation
+        during training (the tuner's pruner; an exception it raises ends the run).
+
         ``warm_start_from`` (a run directory or checkpoint prefix): a run that starts from
         step 0 takes the weights of matching names and shapes from it
         (``t2x.training.warm_start``; the unmatched ones are listed); a resumed run ignores it.
@@ -138,7 +150,8 @@ class Trainer:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError(f"Trainer.{name} must be an integer, got {type(value).__name__} {value!r} "
                                   "(--gin_param or the flag of that name)")
-        for name, value in (("allow_config_change", allow_config_change), ("xla", xla)):
+        for name, value in (("allow_config_change", allow_config_change), ("xla", xla),
+                            ("keep_best_checkpoint", keep_best_checkpoint)):
             if not isinstance(value, bool):
                 raise ConfigError(f"Trainer.{name} must be True or False, got {value!r}")
         if os.path.exists(output_dir) and not os.path.isdir(output_dir):
@@ -189,6 +202,20 @@ class Trainer:
                              f"{self.num_replicas} replicas")
         self.eval_batch_size = eval_batch_size or self.global_batch_size
         self.xla = xla
+        if not isinstance(early_stopping_patience, int) or early_stopping_patience < 0:
+            raise ConfigError(f"early_stopping_patience must be an integer >= 0, got {early_stopping_patience!r}")
+        if (early_stopping_patience or keep_best_checkpoint) and not early_stopping_metric:
+            raise ConfigError("--early_stopping_patience and --keep_best_checkpoint select by a metric: "
+                              "name it with --early_stopping_metric=eval/<metric> (e.g. eval/accuracy, eval/loss)")
+        self.selection_metric = None
+        if early_stopping_metric:
+            name = early_stopping_metric[5:] if early_stopping_metric.startswith("eval/") else early_stopping_metric
+            self.selection_metric = name
+            self.selection_goal = metrics_lib.goal(name)
+        self.early_stopping_patience = early_stopping_patience
+        self.keep_best = keep_best_checkpoint
+        self.eval_callbacks = list(eval_callbacks)
+        self.stopped_early = False
         accumulate = hparams.get("optimizer_multistep_accumulate_steps", 0) or 1
         if not isinstance(accumulate, int) or accumulate < 1:
             raise ConfigError(f"optimizer_multistep_accumulate_steps must be an integer >= 0, got "
@@ -533,6 +560,8 @@ class Trainer:
             if eval_fn is not None and (step % self.eval_every == 0 and step < self.train_steps):
                 self._save_at(step)
                 eval_fn()
+                if self.stopped_early:
+                    break
             if stop is not None and stop.requested:
                 progress.finished(step, start_step)
                 raise Preempted(stop.message(step, self._save_at(step)), exit_code=stop.exit_code)
@@ -593,9 +622,66 @@ class Trainer:
         return values
 
     def train_and_evaluate(self) -> Dict[str, float]:
-        """Trains, evaluating every ``eval_every`` steps and at the end."""
-        self.train(eval_fn=self.evaluate)
-        return self.evaluate()
+        """Trains, evaluating every ``eval_every`` steps and at the end (or until early
+        stopping ends training: that evaluation is the last)."""
+        record = self.run_dir.read_best() if self.selection_metric else None
+        if record and record.get("metric") == self.selection_metric and record.get("stopped_early"):
+            logging.info("this run stopped early at step %s (%s has not improved since step %s): "
+                         "nothing to train; raise --early_stopping_patience to go on",
+                         record["last_step"], "eval/" + self.selection_metric, record["best_step"])
+            self.restore()
+            return self.evaluate()
+        self.train(eval_fn=self._evaluate_and_select)
+        if self.stopped_early:
+            return self.last_eval
+        return self._evaluate_and_select()
+
+    def _evaluate_and_select(self) -> Dict[str, float]:
+        """An evaluation during training: the eval callbacks, then model selection."""
+        metrics = self.evaluate()
+        step = int(self.step.numpy())
+        for callback in self.eval_callbacks:
+            callback(step, metrics)
+        if self.selection_metric:
+            self._select(step, metrics)
+        return metrics
+
+    def _select(self, step: int, metrics: Dict[str, float]) -> None:
+        """Updates ``best.json`` (and ``best/``) with this evaluation; sets ``stopped_early``
+        when the patience is spent."""
+        name, goal = self.selection_metric, self.selection_goal
+        if name not in metrics:
+            raise TrainingError(f"--early_stopping_metric=eval/{name} is not reported by this run (it reports "
+                                f"{', '.join('eval/' + k for k in sorted(metrics) if k != 'eval_batches')}): "
+                                "name one of those")
+        value = float(metrics[name])
+        record = self.run_dir.read_best()
+        if not record or record.get("metric") != name:
+            record = {"metric": name, "goal": goal, "best_value": None, "best_step": None,
+                      "evals_since_best": 0, "stopped_early": False, "last_step": None}
+        if record["last_step"] == step:
+            return  # this step was already counted (a resumed run re-evaluating it)
+        best = record["best_value"]
+        if best is None or (value > best if goal == "max" else value < best):
+            record.update(best_value=value, best_step=step, evals_since_best=0)
+            if self.keep_best:
+                path = self._save_at(step)
+                if self.is_chief:
+                    record["best_checkpoint"] = self.run_dir.keep_best_checkpoint(path)
+                    logging.info("best checkpoint so far: step %d (eval/%s %.4f) kept in %s", step, name,
+                                 value, record["best_checkpoint"])
+        else:
+            record["evals_since_best"] += 1
+        record["last_step"] = step
+        patience = self.early_stopping_patience
+        if patience and record["evals_since_best"] >= patience:
+            record["stopped_early"] = True
+            self.stopped_early = True
+            logging.info("early stopping at step %d: eval/%s has not improved for %d evaluations; best "
+                         "%.4f at step %d%s", step, name, patience, record["best_value"], record["best_step"],
+                         f" (kept in {self.run_dir.best_dir.path})" if self.keep_best else "")
+        if self.is_chief:
+            self.run_dir.write_best(record)
 
     def continuous_eval(self, timeout_s: Optional[float] = None) -> Dict[str, float]:
         """Evaluates each new checkpoint of output_dir until one reaches ``train_steps``."""
