@@ -349,17 +349,25 @@ def model_for(model_name: str, hparams: HParams, problem_hparams: HParams) -> T2
     variables come with the first call). Refuses hparams t2x does not implement."""
     from t2x import registry  # floor 1, imported late: registry loads the catalogue lazily
 
-    check_implemented(hparams)
-    model_cls = registry.model(model_name)
-    if hparams.get("packed", False) and not model_cls.supports_packed:
-        from t2x.errors import ConfigError
+    check_model_hparams(model_name, hparams)
+    with dtype_policy(dtype_policy_name(hparams)):
+        return registry.model(model_name)(hparams, problem_hparams)
 
+
+def check_model_hparams(model_name: str, hparams: HParams) -> None:
+    """Host, before anything is built or written: refuses hparams the model cannot honour
+    (T2T-only keys, an unknown ``activation_dtype``, ``packed`` for a model that does not
+    read packed batches), each with a line naming the fix."""
+    from t2x import registry
+    from t2x.errors import ConfigError
+
+    check_implemented(hparams)
+    dtype_policy_name(hparams)
+    if hparams.get("packed", False) and not registry.model(model_name).supports_packed:
         readers = sorted(name for name in registry.list_models() if registry.model(name).supports_packed)
         raise ConfigError(f"model {model_name} does not read packed batches (packed=true would mix the "
                           f"examples of a row): remove packed from --hparams, or use "
                           f"{' or '.join(readers)}")
-    with dtype_policy(dtype_policy_name(hparams)):
-        return model_cls(hparams, problem_hparams)
 
 
 def build_variables(model: T2XModel, element_spec: Dict[str, tf.TensorSpec]) -> T2XModel:

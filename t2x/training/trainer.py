@@ -48,7 +48,8 @@ from t2x import metrics as metrics_lib
 from t2x.data.problem import DatasetSplit, Mode
 from t2x.errors import ConfigError, DataError, T2XError
 from t2x.hparam import HParams
-from t2x.model import checkpoint_random_state, checkpoint_weights, create_model, dtype_policy_name
+from t2x.model import (check_model_hparams, checkpoint_random_state, checkpoint_weights, create_model,
+                       dtype_policy_name)
 from t2x.training import learning_rate as lr_lib
 from t2x.training import optimizers, reporting
 from t2x.training.preemption import Preempted, StopSignals
@@ -221,7 +222,8 @@ class Trainer:
             raise ConfigError(f"optimizer_multistep_accumulate_steps must be an integer >= 0, got "
                               f"{accumulate!r}")
         self.accumulate_steps = accumulate
-        self.mixed_policy = dtype_policy_name(hparams)  # a bad activation_dtype fails now
+        check_model_hparams(model_name, hparams)  # a bad activation_dtype or packed fails now
+        self.mixed_policy = dtype_policy_name(hparams)
         resolver = getattr(self.strategy, "cluster_resolver", None)
         self.is_chief = (resolver is None or not resolver.task_type or resolver.task_type == "chief"
                          or (resolver.task_type == "worker" and resolver.task_id == 0))

@@ -17,6 +17,11 @@ USR_PROBLEMS = '''
 class ImageTinyDigitsBadMetric(ImageTinyDigits):
     def eval_metrics(self):
         return ["acuracy"]
+
+
+@registry.register_ranged_hparams
+def my_misspelt_range(rhp):
+    rhp.set_float("learning_rat", 0.01, 1.0)
 '''
 
 # (case id, binary, args, text the last stderr line must contain). {R} is the scratch root;
@@ -126,6 +131,24 @@ CASES = [
      "--num_last_checkpoints=9 but {RUN} holds 2 checkpoint(s)"),
     ("avg_into_the_run", "t2x_avg_checkpoints", "--output_dir={RUN} --num_last_checkpoints=2 --avg_dir={RUN}",
      "needs its own directory"),
+    # scale and model selection (t2x-trainer)
+    ("trainer_bad_activation_dtype", "t2x_trainer", IMG + " --hparams=activation_dtype=float8 --output_dir={R}/o8",
+     "activation_dtype='float8' is not supported; use one of float32, bfloat16, float16"),
+    ("trainer_packed_image_problem", "t2x_trainer", IMG + " --hparams=packed=true --output_dir={R}/o9",
+     "does not read packed batches"),
+    ("trainer_patience_without_metric", "t2x_trainer", IMG + " --early_stopping_patience=2 --output_dir={R}/o10",
+     "name it with --early_stopping_metric=eval/<metric>"),
+    ("trainer_misspelt_selection_metric", "t2x_trainer", IMG + " --early_stopping_metric=eval/acuracy "
+     "--output_dir={R}/o11", "did you mean accuracy"),
+    # t2x-tuner
+    ("tuner_no_range", "t2x_tuner", "--problem=image_mnist --model=basic_fc_relu --hparams_set=basic_fc_small "
+     "--output_dir={R}/t1", "--hparams_range is required"),
+    ("tuner_misspelt_range", "t2x_tuner", "--problem=image_mnist --model=basic_fc_relu --hparams_set=basic_fc_small "
+     "--hparams_range=basic_fc_rang --output_dir={R}/t2", "did you mean basic_fc_range"),
+    ("tuner_range_off_the_set", "t2x_tuner", IMG + " --hparams_set=my_dense_tiny --hparams_range=my_misspelt_range "
+     "--output_dir={R}/t3", "ranged hparam 'learning_rat' is not an hparam of the set (did you mean learning_rate"),
+    ("tuner_zero_trials", "t2x_tuner", "--problem=image_mnist --model=basic_fc_relu --hparams_set=basic_fc_small "
+     "--hparams_range=basic_fc_range --trials=0 --output_dir={R}/t4", "--trials must be an integer >= 1"),
 ]
 
 
@@ -177,7 +200,7 @@ def test_the_catalogue_has_forty_cases_or_more_over_every_binary():
     for _, module, _, _ in CASES:
         by_binary[module] = by_binary.get(module, 0) + 1
     assert len(CASES) >= 40 and set(by_binary) == {"t2x_trainer", "t2x_datagen", "t2x_decoder", "t2x_bleu",
-                                                   "t2x_avg_checkpoints"}
+                                                   "t2x_avg_checkpoints", "t2x_tuner"}
 
 
 @pytest.mark.parametrize("case", [c[0] for c in CASES])
@@ -196,7 +219,7 @@ def test_bad_input_is_one_line_naming_the_fix(case, results):
 
 def test_refused_runs_wrote_nothing(results):
     root, _, before = results
-    for name in ("o1", "o2", "o3", "o4", "o6", "o7", "d9"):
+    for name in ("o1", "o2", "o3", "o4", "o6", "o7", "d9", "o8", "o9", "o10", "o11", "t1", "t2", "t3", "t4"):
         assert not (root / name).exists(), name
     assert sorted(os.listdir(root / "run")) == before  # the refused config change rewrote nothing
     assert (root / "run" / "hparams.json").read_text().count('"hidden_size": 16') == 1

@@ -115,12 +115,13 @@ def test_bare_command_problem_metrics_and_one_dashboard_row_per_run(usr):
 def test_an_unimplemented_hparam_is_one_line_naming_it(usr):
     root, base = usr
     result = run_binary("t2x_trainer", *base, "--problem=image_tiny_digits", "--model=my_dense_net",
-                        "--hparams=activation_dtype=bfloat16", f"--data_dir={root / 'data'}",
+                        "--hparams=weight_dtype=bfloat16", f"--data_dir={root / 'data'}",
                         f"--output_dir={root / 'out'}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "t2x-trainer: error: hparam activation_dtype='bfloat16' is not supported: mixed precision is "
-        "not implemented yet; leave it at 'float32' (in --hparams for set 'my_dense_tiny')")
+        "t2x-trainer: error: hparam weight_dtype='bfloat16' is not supported: weights stay float32 "
+        "(mixed precision keeps float32 master weights); for bfloat16 or float16 compute set "
+        "activation_dtype instead; leave it at 'float32' (in --hparams for set 'my_dense_tiny')")
     assert not (root / "out").exists() and not (root / "data").exists()  # refused before any write
 
 

@@ -93,3 +93,47 @@ def test_bad_precision_and_accumulation_values_are_refused(data, tmp_path):
         trained(problem, data_dir, tmp_path / "b", weight_dtype="bfloat16")
     with pytest.raises(ConfigError, match="optimizer_multistep_accumulate_steps must be an integer >= 0"):
         make(problem, data_dir, tmp_path / "c", hp=tiny_hparams(optimizer_multistep_accumulate_steps=-2))
+
+
+MIRRORED_ACCUMULATION = '''
+import sys, tempfile
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path[:0] = [{tests!r}, {here!r}]
+from conftest import make_tiny_mnist
+from t2x.data.image import IdxImage2ClassProblem, idx_sources
+from test_trainer import make, tiny_hparams, weights
+tmp = tempfile.mkdtemp()
+table, _ = make_tiny_mnist(tmp + "/raw")
+class P(IdxImage2ClassProblem):
+    registered_name = "tiny_mirror"
+    source_files = idx_sources(table, ["http://127.0.0.1:9/"])
+p = P()
+p.generate_data(tmp + "/data", tmp + "/raw")
+res = {{}}
+for name, bs, n in (("big", 20, 1), ("acc", 10, 2)):
+    hp = tiny_hparams(dropout=0.0, weight_decay=1e-4, clip_grad_norm=0.5, batch_size=bs,
+                      optimizer_multistep_accumulate_steps=n)
+    t = make(p, tmp + "/data", tmp + "/" + name, hp=hp, train_steps=3, eval_every=100,
+             save_checkpoints_steps=100, num_summary_images=0, random_seed=7, strategy="mirrored")
+    t.train()
+    assert t.num_replicas == 2
+    res[name] = weights(t)
+print("MAXDIFF", max(float(np.abs(a - b).max()) for a, b in zip(res["big"], res["acc"])))
+'''
+
+
+def test_accumulation_under_mirrored_equals_the_large_batch():
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = MIRRORED_ACCUMULATION.format(tests=os.path.dirname(os.path.dirname(here)), here=here)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    diff = float(result.stdout.split("MAXDIFF")[1])
+    assert diff < 2e-6, diff  # 2 replicas x 2 micro-batches of 5 == 2 replicas x 10
