@@ -44,10 +44,15 @@ setuptools.setup(
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         # the suite runs on 2 workers (-n 2) and runs TF Lite exports in ai_edge_litert
-        "test": ["pytest>=8", "pytest-xdist>=3", "ai-edge-litert>=2.0"],
+        "test": ["pytest>=8", "pytest-xdist>=3", "ai-edge-litert>=2.0", "optuna>=4"],
         # Export: the maintained TF Lite interpreter. TF.js's converter is installed apart,
         # without its dependencies (they would replace TF 2.21 by 2.19): see the README.
         "export": ["ai-edge-litert>=2.0", "h5py>=3"],
+        # t2x-datagen --beam. 2.77 is the release tested beside TF 2.21: it installs protobuf
+        # 6.33 (TF 2.21 takes >=6.31.1,<8), numpy and TensorFlow untouched.
+        "beam": ["apache-beam>=2.77,<3"],
+        # t2x-tuner: Optuna's samplers, pruners and RDB-backed studies (SQLite by default).
+        "tune": ["optuna>=4"],
     },
     package_data={"t2x.training": ["tfjs_page.html"]},
     entry_points={
@@ -58,6 +63,7 @@ setuptools.setup(
             "t2x-bleu=t2x.scripts.t2x_bleu:run_main",
             "t2x-avg-checkpoints=t2x.scripts.t2x_avg_checkpoints:run_main",
             "t2x-exporter=t2x.scripts.t2x_exporter:run_main",
+            "t2x-tuner=t2x.scripts.t2x_tuner:run_main",
         ],
     },
     classifiers=[

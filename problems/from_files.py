@@ -13,6 +13,12 @@ takes ``train``/``dev`` files of ``label<TAB>text`` lines and ``class_labels``. 
 base class: subclass it, set the attributes in Python and register it under your own name.
 The data files take the problem's name, so two corpora need two ``--data_dir``s (or two
 registered subclasses).
+
+Large corpora: a subword vocabulary reads ``file_byte_budget`` bytes (default 1e6) of each
+train file, in lines spread over the file (seeks: its time does not grow with the corpus),
+and considers subtokens up to ``max_subtoken_length``; both are gin parameters, e.g.
+``--gin_param=TranslateFromFiles.file_byte_budget=3e6``, recorded in
+``<data_dir>/<vocab>.json``. The progress line's ETA counts the lines of the split's file.
 """
 
 import gzip
@@ -28,12 +34,18 @@ from t2x.data.problem import DataMissingError, DatasetSplit, ProblemConfigError,
 from t2x.errors import DataError
 
 
-def read_lines(path: str):
-    """Lines of a plain or gzipped UTF-8 file, newline stripped; bytes that are not UTF-8
-    are a DataError naming ``file:line``."""
+def existing_file(path: str) -> str:
+    """``path`` user-expanded, or a DataMissingError naming it when there is no such file."""
     path = os.path.expanduser(path)
     if not os.path.exists(path):
         raise DataMissingError(f"{path}: no such file (check the --gin_param that sets it)")
+    return path
+
+
+def read_lines(path: str):
+    """Lines of a plain or gzipped UTF-8 file, newline stripped; bytes that are not UTF-8
+    are a DataError naming ``file:line``."""
+    path = existing_file(path)
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
         for n, raw in enumerate(f, 1):
@@ -42,6 +54,21 @@ def read_lines(path: str):
             except UnicodeDecodeError as e:
                 raise DataError(f"{path}:{n}: not UTF-8 ({e.reason} at byte {e.start} of the line); "
                                 "convert the file to UTF-8 (e.g. iconv -t UTF-8)") from None
+
+
+def count_lines(path: str) -> Optional[int]:
+    """The number of lines of a plain or gzipped file (None when it does not exist), read in
+    1 MiB blocks: about a second per GiB of plain text."""
+    path = os.path.expanduser(path)
+    if not os.path.exists(path):
+        return None
+    opener = gzip.open if path.endswith(".gz") else open
+    count, last = 0, b"\n"
+    with opener(path, "rb") as f:
+        while block := f.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
 
 
 def read_parallel(inputs_path: str, targets_path: str):
@@ -57,7 +84,16 @@ def read_parallel(inputs_path: str, targets_path: str):
 
 
 class _FromFiles:
-    """Common checks: every path a split needs is set and exists, named by its gin binding."""
+    """Common checks: every path a split needs is set and exists, named by its gin binding.
+    ``_lines_attr`` names the attribute of a split's file (one sample a line at most)."""
+
+    _lines_attr = "{split}"
+    _vocab_attrs = ()  # the attributes of the train files a subword vocabulary samples
+
+    def _set_options(self, vocab_type, approx_vocab_size, train_shards, file_byte_budget,
+                     max_subtoken_length):
+        self.vocab_type, self.approx_vocab_size, self.train_shards = vocab_type, approx_vocab_size, train_shards
+        self.file_byte_budget, self.max_subtoken_length = file_byte_budget, max_subtoken_length
 
     def _path(self, attr: str) -> str:
         value = getattr(self, attr)
@@ -70,20 +106,34 @@ class _FromFiles:
     def dataset_splits(self):
         return [SplitSpec(DatasetSplit.TRAIN, self.train_shards), SplitSpec(DatasetSplit.EVAL, 1)]
 
+    def num_samples(self, data_dir, tmp_dir, dataset_split):
+        """The lines of the split's file (blank lines, skipped, make it an upper bound)."""
+        prefix = "train" if dataset_split == DatasetSplit.TRAIN else "dev"
+        path = getattr(self, self._lines_attr.format(split=prefix))
+        return count_lines(path) if path else None
+
+    def vocab_source_files(self, data_dir, tmp_dir):
+        """The train files, sampled with seeks for a subword vocabulary (plain text lines)."""
+        return [existing_file(self._path(attr)) for attr in self._vocab_attrs]
+
 
 @registry.register_problem
 @gin.configurable
 class TranslateFromFiles(_FromFiles, Text2TextProblem):
     """Parallel text from line-aligned files (source -> target)."""
 
+    _lines_attr = "{split}_inputs"
+    _vocab_attrs = ("train_inputs", "train_targets")
+
     def __init__(self, was_reversed: bool = False, was_copy: bool = False, *,
                  train_inputs: Optional[str] = None, train_targets: Optional[str] = None,
                  dev_inputs: Optional[str] = None, dev_targets: Optional[str] = None,
-                 vocab_type: str = "subword", approx_vocab_size: int = 2 ** 13, train_shards: int = 10):
+                 vocab_type: str = "subword", approx_vocab_size: int = 2 ** 13, train_shards: int = 10,
+                 file_byte_budget: float = 1e6, max_subtoken_length: Optional[int] = 200):
         super().__init__(was_reversed=was_reversed, was_copy=was_copy)
         self.train_inputs, self.train_targets = train_inputs, train_targets
         self.dev_inputs, self.dev_targets = dev_inputs, dev_targets
-        self.vocab_type, self.approx_vocab_size, self.train_shards = vocab_type, approx_vocab_size, train_shards
+        self._set_options(vocab_type, approx_vocab_size, train_shards, file_byte_budget, max_subtoken_length)
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         prefix = "train" if dataset_split == DatasetSplit.TRAIN else "dev"
@@ -97,12 +147,15 @@ class TranslateFromFiles(_FromFiles, Text2TextProblem):
 class LanguagemodelFromFiles(_FromFiles, Text2SelfProblem):
     """Language modelling on a text file, one sequence a line."""
 
+    _vocab_attrs = ("train",)
+
     def __init__(self, was_reversed: bool = False, was_copy: bool = False, *,
                  train: Optional[str] = None, dev: Optional[str] = None,
-                 vocab_type: str = "subword", approx_vocab_size: int = 2 ** 13, train_shards: int = 10):
+                 vocab_type: str = "subword", approx_vocab_size: int = 2 ** 13, train_shards: int = 10,
+                 file_byte_budget: float = 1e6, max_subtoken_length: Optional[int] = 200):
         super().__init__(was_reversed=was_reversed, was_copy=was_copy)
         self.train, self.dev = train, dev
-        self.vocab_type, self.approx_vocab_size, self.train_shards = vocab_type, approx_vocab_size, train_shards
+        self._set_options(vocab_type, approx_vocab_size, train_shards, file_byte_budget, max_subtoken_length)
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         path = self._path("train" if dataset_split == DatasetSplit.TRAIN else "dev")
@@ -119,11 +172,12 @@ class TextClassificationFromFiles(_FromFiles, Text2ClassProblem):
     def __init__(self, was_reversed: bool = False, was_copy: bool = False, *,
                  train: Optional[str] = None, dev: Optional[str] = None,
                  class_labels: Sequence[str] = ("neg", "pos"), vocab_type: str = "subword",
-                 approx_vocab_size: int = 2 ** 13, train_shards: int = 10):
+                 approx_vocab_size: int = 2 ** 13, train_shards: int = 10,
+                 file_byte_budget: float = 1e6, max_subtoken_length: Optional[int] = 200):
         super().__init__(was_reversed=was_reversed, was_copy=was_copy)
         self.train, self.dev = train, dev
         self.class_labels = list(class_labels)
-        self.vocab_type, self.approx_vocab_size, self.train_shards = vocab_type, approx_vocab_size, train_shards
+        self._set_options(vocab_type, approx_vocab_size, train_shards, file_byte_budget, max_subtoken_length)
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         path = self._path("train" if dataset_split == DatasetSplit.TRAIN else "dev")

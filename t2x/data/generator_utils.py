@@ -1,4 +1,4 @@
-"""Sharded TFRecord writing: atomic, idempotent, seeded and parallel.
+"""Sharded TFRecord writing: atomic, idempotent, seeded, streaming and parallel.
 
 ``write_sharded(paths, samples_fn, encode_fn, ...)`` writes the samples that
 ``samples_fn()`` yields into the shards ``paths``, sample ``i`` into shard
@@ -14,25 +14,38 @@
   a warning naming it, instead of calling it complete;
 * **seeded** - with ``shuffle``, each shard's examples are shuffled by a generator seeded
   from ``seed`` and the shard's name, so the same seed gives byte-identical shards
-  whatever the number of processes;
+  whatever the number of processes (and whether ``write_sharded``, ``write_shard`` or a
+  Beam worker wrote them);
+* **streaming** - memory does not grow with the corpus: a writer appends each encoded
+  record to one unshuffled *run file* on disk (``<first shard>.run.tmp-<pid>``, next to the
+  shards) and keeps only its offset; then, shard by shard, it draws the seeded permutation
+  of the shard's record indices (``random.Random(shard_seed).shuffle``, the very permutation
+  an in-memory shuffle of the records would apply) and copies the records from the run file
+  in that order into the shard. Peak memory is three 8-byte integers (offset, length,
+  place in the permutation) per record of the shard being written, plus a bounded index
+  buffer, never the records; the run file needs free disk of about the size of the shards
+  it writes, and is removed when they are (or, after a kill, by the next run);
 * **parallel** - with ``num_processes > 1`` the shards are split between processes
   forked from this one (fork, not spawn: a spawned child re-imports TensorFlow for ~2 s).
   Every process iterates all samples and encodes only those of its shards, so
   ``samples_fn`` must be cheap relative to ``encode_fn``, and ``encode_fn`` should not run
   TensorFlow ops (a forked child must not use thread pools its parent started; the PNG
   encoder in ``t2x.data.image`` is plain Python + zlib for this reason);
-* **visible** - a progress line (shards done, examples, examples/s) every few seconds.
+* **visible** - a progress line (shards done, examples, examples/s) every few seconds, with
+  the share done and an ETA when the number of samples is known (``num_samples``).
 
-``write_shard`` writes one shard alone: the unit a Beam pipeline would call.
+``write_shard`` writes one shard alone, by the same code: the unit a Beam worker calls
+(``t2x.data.beam``).
 """
 
+import array
 import dataclasses
 import multiprocessing
 import os
 import random
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from absl import logging
 
@@ -85,15 +98,19 @@ def shard_seed(seed: int, path: str) -> int:
     return zlib.crc32(f"{seed}:{os.path.basename(path)}".encode())
 
 
+COUNT_SUFFIX = ".count"
+RUN_SUFFIX = ".run"
+
+
 def remove_stale_temporaries(paths: Iterable[str]) -> int:
-    """Deletes ``<path>.tmp-<pid>`` files left by writers that are no longer running."""
-    stale = fileio.stale_temporaries(paths)
+    """Deletes the temporaries (``<path>.tmp-<pid>``, run files ``<path>.run.tmp-<pid>``,
+    sidecars ``<path>.count.tmp-<pid>``) left by writers that are no longer running."""
+    paths = list(paths)
+    stale = fileio.stale_temporaries(paths + [p + RUN_SUFFIX for p in paths]
+                                     + [p + COUNT_SUFFIX for p in paths])
     for path in stale:
         os.remove(path)
     return len(stale)
-
-
-COUNT_SUFFIX = ".count"
 
 
 def count_path(path: str) -> str:
@@ -129,25 +146,124 @@ def corrupt_shards(paths: Sequence[str]) -> List[str]:
     return [f"{p}: {problem}" for p in paths if (problem := verify_shard(p))]
 
 
-def _write_records(path: str, records: Sequence[bytes]) -> None:
+def _write_records(path: str, records: Iterable[bytes]) -> int:
     """Writes serialized records to ``path`` atomically (temp file, fsync, rename), then
     their count to the ``.count`` sidecar (a shard complete but for its sidecar still reads
-    to its end, so it is kept)."""
+    to its end, so it is kept). Returns the count."""
     import tensorflow as tf
 
+    count = 0
     with fileio.atomic_path(path) as tmp:
         with tf.io.TFRecordWriter(tmp) as writer:
             for record in records:
                 writer.write(record)
-    fileio.write_text_atomic(count_path(path), f"{len(records)}\n")
+                count += 1
+    fileio.write_text_atomic(count_path(path), f"{count}\n")
+    return count
+
+
+def _serialize(features: Dict[str, Sequence[Any]]) -> bytes:
+    return to_example(features).SerializeToString(deterministic=True)
+
+
+class _RunFile:
+    """The records of some shards, in sample order, in one temporary file on disk.
+
+    ``add(k, record)`` appends a record of shard ``k`` and keeps its (offset, length) in a
+    small per-shard buffer; every ``INDEX_FLUSH`` records the buffers go to the same file as
+    index chunks, so memory stays bounded however many records pass. ``write_shard`` reads
+    one shard's index back, permutes it with the shard's seeded generator and copies the
+    records into the shard (``os.pread``: no mapping, nothing of the file in this process's
+    memory). A context manager: the file is removed on exit, whatever happened.
+    """
+
+    INDEX_FLUSH = 1 << 16
+
+    def __init__(self, owner_path: str, shards: Iterable[int]):
+        self.path = fileio.tmp_path(os.path.abspath(owner_path) + RUN_SUFFIX)
+        self._file = open(self.path, "w+b", buffering=1 << 20)
+        self._pos = 0
+        self._pending = {k: array.array("q") for k in shards}  # offset, length, offset, ...
+        self._chunks: Dict[int, List[Tuple[int, int]]] = {k: [] for k in self._pending}
+        self._num_pending = 0
+
+    def __enter__(self) -> "_RunFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+    @property
+    def shards(self) -> List[int]:
+        return list(self._pending)
+
+    def add(self, shard: int, record: bytes) -> None:
+        self._pending[shard].extend((self._pos, len(record)))
+        self._file.write(record)
+        self._pos += len(record)
+        self._num_pending += 1
+        if self._num_pending >= self.INDEX_FLUSH:
+            self._flush_index()
+
+    def _flush_index(self) -> None:
+        for shard, pending in self._pending.items():
+            if pending:
+                data = pending.tobytes()
+                self._chunks[shard].append((self._pos, len(pending) // 2))
+                self._file.write(data)
+                self._pos += len(data)
+                del pending[:]
+        self._num_pending = 0
+
+    def write_shard(self, shard: int, path: str, seed: int, shuffle: bool) -> int:
+        """Writes the records of ``shard`` to ``path`` (atomically, with its ``.count``), in
+        the order ``random.Random(shard_seed(seed, path)).shuffle`` gives a list of them, or
+        in sample order without ``shuffle``; returns their number."""
+        self._flush_index()
+        self._file.flush()
+        fd = self._file.fileno()
+        index = array.array("q")
+        for pos, count in self._chunks[shard]:
+            index.frombytes(os.pread(fd, count * 2 * index.itemsize, pos))
+        order = array.array("q", range(len(index) // 2))
+        if shuffle:  # the swaps depend on the length alone: the permutation of a record list
+            random.Random(shard_seed(seed, path)).shuffle(order)
+        return _write_records(path, (os.pread(fd, index[2 * i + 1], index[2 * i]) for i in order))
+
+
+def _stream_samples(run: _RunFile, samples: Iterable[Any], encode_fn, num_shards: int,
+                    description: str, progress: Optional["_Progress"] = None) -> None:
+    """Encodes sample ``i`` into ``run`` when shard ``i % num_shards`` is one of the run's;
+    a ``DataError`` when there are no samples at all."""
+    shards = set(run.shards)
+    seen = pending = 0
+    for i, sample in enumerate(samples):
+        seen += 1
+        k = i % num_shards
+        if k in shards:
+            run.add(k, _serialize(encode_fn(sample)))
+            pending += 1
+            if progress is not None and pending >= 1000:
+                progress.add(examples=pending)
+                pending = 0
+    if progress is not None:
+        progress.add(examples=pending)
+    if not seen:
+        raise DataError(f"{description}: generate_samples yielded no samples (an empty "
+                        "source file?); no shard was written")
 
 
 class _Progress:
-    """Counts examples and shards; in a worker the counts go to shared values."""
+    """Counts examples and shards; in a worker the counts go to shared values.
+    ``total_examples`` (when known) adds the share done and an ETA to the log line."""
 
-    def __init__(self, description: str, total_shards: int, shared=None):
+    def __init__(self, description: str, total_shards: int, shared=None,
+                 total_examples: Optional[int] = None):
         self.description = description
         self.total_shards = total_shards
+        self.total_examples = total_examples
         self.shared = shared  # (examples Value, shards Value) in a worker process
         self.examples = 0
         self.shards = 0
@@ -173,50 +289,49 @@ class _Progress:
         examples = self.examples if examples is None else examples
         shards = self.shards if shards is None else shards
         rate = examples / max(now - self.start, 1e-9)
-        logging.info("%s: %d/%d shards, %d examples, %.0f examples/s",
-                     self.description, shards, self.total_shards, examples, rate)
+        if self.total_examples and shards < self.total_shards:
+            left = max(self.total_examples - examples, 0)
+            logging.info("%s: %d/%d shards, %d of ~%d examples (%.0f%%), %.0f examples/s, ETA %s",
+                         self.description, shards, self.total_shards, examples, self.total_examples,
+                         100.0 * min(examples / self.total_examples, 1.0), rate,
+                         format_duration(left / rate) if rate > 0 else "unknown")
+        else:
+            logging.info("%s: %d/%d shards, %d examples, %.0f examples/s",
+                         self.description, shards, self.total_shards, examples, rate)
+
+
+def format_duration(seconds: float) -> str:
+    """``3725`` -> ``"1h02m"``, ``125`` -> ``"2m05s"``, ``7.2`` -> ``"7s"``."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
 
 
 def write_shard(path: str, samples: Iterable[Any], encode_fn: Callable[[Any], Dict[str, list]],
                 shard_index: int, num_shards: int, seed: int, shuffle: bool) -> int:
     """Writes shard ``shard_index`` of ``num_shards`` (samples ``i % num_shards == shard_index``)
-    atomically to ``path``; returns the number of examples written."""
-    records = [to_example(encode_fn(s)).SerializeToString(deterministic=True)
-               for i, s in enumerate(samples) if i % num_shards == shard_index]
-    if shuffle:
-        random.Random(shard_seed(seed, path)).shuffle(records)
-    _write_records(path, records)
-    return len(records)
+    atomically to ``path``, byte for byte what ``write_sharded`` writes there; returns the
+    number of examples written. Streams through a run file next to ``path``: memory holds
+    three integers per record of the shard, not the records. Runs where it is called (a Beam
+    worker, ``Problem.generate_shard``)."""
+    with _RunFile(path, [shard_index]) as run:
+        _stream_samples(run, samples, encode_fn, num_shards, os.path.basename(path))
+        return run.write_shard(shard_index, path, seed, shuffle)
 
 
 def _write_owned(paths: List[str], owned: List[int], samples_fn, encode_fn, seed: int,
                  shuffle: bool, progress: _Progress) -> int:
-    """Writes the shards ``owned`` (indices into ``paths``) from one pass over the samples."""
-    n = len(paths)
-    owned_set = set(owned)
-    buffers: Dict[int, List[bytes]] = {k: [] for k in owned}
-    pending, seen = 0, 0
-    for i, sample in enumerate(samples_fn()):
-        seen += 1
-        k = i % n
-        if k in owned_set:
-            buffers[k].append(to_example(encode_fn(sample)).SerializeToString(deterministic=True))
-            pending += 1
-            if pending >= 1000:
-                progress.add(examples=pending)
-                pending = 0
-    progress.add(examples=pending)
-    if not seen:
-        raise DataError(f"{progress.description}: generate_samples yielded no samples (an empty "
-                        "source file?); no shard was written")
-    total = 0
-    for k in owned:
-        records = buffers.pop(k)
-        if shuffle:
-            random.Random(shard_seed(seed, paths[k])).shuffle(records)
-        _write_records(paths[k], records)
-        total += len(records)
-        progress.add(shards=1)
+    """Writes the shards ``owned`` (indices into ``paths``) from one pass over the samples,
+    streamed through one run file."""
+    with _RunFile(paths[owned[0]], owned) as run:
+        _stream_samples(run, samples_fn(), encode_fn, len(paths), progress.description, progress)
+        total = 0
+        for k in owned:
+            total += run.write_shard(k, paths[k], seed, shuffle)
+            progress.add(shards=1)
     return total
 
 
@@ -232,28 +347,36 @@ def _worker_main(paths, owned, samples_fn, encode_fn, seed, shuffle, description
     os._exit(0)
 
 
+def shards_to_write(paths: Sequence[str], description: str) -> List[int]:
+    """The indices of ``paths`` to (re)write: missing shards, and existing ones that fail
+    ``verify_shard`` (removed, with a warning). Dead writers' temporaries are removed first."""
+    remove_stale_temporaries(paths)
+    todo = []
+    for k, path in enumerate(paths):
+        problem = verify_shard(path) if os.path.exists(path) else "missing"
+        if problem and problem != "missing":
+            logging.warning("%s: %s %s: rewriting it", description, path, problem)
+            os.remove(path)
+        if problem:
+            todo.append(k)
+    return todo
+
+
 def write_sharded(paths: Sequence[str], samples_fn: Callable[[], Iterable[Any]],
                   encode_fn: Callable[[Any], Dict[str, list]], *, seed: int = 0,
                   shuffle: bool = True, num_processes: int = 1, task_id: int = -1,
-                  description: str = "") -> WriteReport:
+                  description: str = "", num_samples: Optional[int] = None) -> WriteReport:
     """Writes ``samples_fn()`` into the shards ``paths`` (see the module docstring).
 
     ``task_id >= 0`` restricts this call to shards ``k % num_processes == task_id`` and
-    writes them in this process (several machines, one task each).
+    writes them in this process (several machines, one task each). ``num_samples``, about
+    how many samples ``samples_fn()`` yields (None: unknown), gives the progress line its ETA.
     """
     paths = list(paths)
     n = len(paths)
     description = description or os.path.basename(paths[0]).rsplit("-", 4)[0]
     start = time.monotonic()
-    remove_stale_temporaries(paths)
-    todo = []
-    for k in range(n):
-        problem = verify_shard(paths[k]) if os.path.exists(paths[k]) else "missing"
-        if problem and problem != "missing":
-            logging.warning("%s: %s %s: rewriting it", description, paths[k], problem)
-            os.remove(paths[k])
-        if problem:
-            todo.append(k)
+    todo = shards_to_write(paths, description)
     if task_id >= 0:
         todo = [k for k in todo if k % max(num_processes, 1) == task_id]
         num_processes = 1
@@ -267,7 +390,8 @@ def write_sharded(paths: Sequence[str], samples_fn: Callable[[], Iterable[Any]],
     num_processes = max(1, min(num_processes, len(todo)))
     import tensorflow  # noqa: F401  (before the clock; forked writers inherit it)
 
-    progress = _Progress(description, len(todo))
+    expected = num_samples * len(todo) // n if num_samples else None
+    progress = _Progress(description, len(todo), total_examples=expected)
     if num_processes == 1:
         written = _write_owned(paths, todo, samples_fn, encode_fn, seed, shuffle, progress)
     else:

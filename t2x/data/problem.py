@@ -159,6 +159,12 @@ class Problem:
             f"{type(self).__name__} must implement generate_samples(data_dir, tmp_dir, "
             "dataset_split, seed) or override generate_data")
 
+    def num_samples(self, data_dir: str, tmp_dir: str, dataset_split: str) -> Optional[int]:
+        """Host, before writing a split: about how many samples ``generate_samples`` yields
+        for it, or None when unknown (the default). Only the progress line's share done and
+        ETA use it, so a cheap estimate (the lines of a file) is enough."""
+        return None
+
     def samples(self, data_dir: str, tmp_dir: str, dataset_split: str, seed: int) -> Iterator[Any]:
         """``generate_samples`` with ``seed`` passed when the override takes it."""
         params = inspect.signature(self.generate_samples).parameters
@@ -218,7 +224,8 @@ class Problem:
                     encode_fn=lambda sample: self.encode_sample(sample, encoders),
                     seed=random_seed, shuffle=self.shuffle_on_disk,
                     num_processes=num_processes, task_id=task_id,
-                    description=f"{self.name} {description}")
+                    description=f"{self.name} {description}",
+                    num_samples=self.num_samples(data_dir, tmp_dir, source_split))
             return reports
         except BaseException:
             for d in reversed(created):  # a failed first run leaves no empty folder behind

@@ -13,6 +13,11 @@ samples (``{"inputs": str, "targets": str}``; ``{"targets": str}`` for Text2Self
 * the vocabulary is built in ``prepare_data`` from the **train split only** and stored in
   ``data_dir`` as ``vocab.{problem}.{approx_vocab_size}.{vocab_type}``; an existing file is
   reused, so regenerating never changes ids under a trained model;
+* at scale (T2T's knobs): a subword vocabulary reads at most ``file_byte_budget`` bytes
+  (default 1e6) of each file ``vocab_source_files`` names, in lines spread evenly over the
+  file, or else of the train samples' texts (evenly spaced samples), and considers
+  subtokens up to ``max_subtoken_length`` characters (default 200); what was read, the
+  settings and the seconds are recorded next to the vocabulary as ``<vocab file>.json``;
 * encoded sequences end with EOS (id 1); id 0 pads.
 
 ``is_generate_per_split = False`` (T2T's option) draws everything from the train split's
@@ -20,6 +25,7 @@ samples and deals them round-robin over the train and dev shards (T2T's 100 : 1)
 """
 
 import os
+import time
 from typing import Dict, Iterator, List
 
 from t2x.data import vocab
@@ -38,7 +44,11 @@ class Text2TextProblem(Problem):
     vocab_type = "subword"
     sentencepiece_model_type = "unigram"  # or "bpe" (vocab_type="sentencepiece")
     approx_vocab_size = 2 ** 15
-    max_vocab_build_samples = 0  # 0: every train sample feeds the vocabulary
+    max_vocab_build_samples = 0  # 0: every train sample feeds the vocabulary (within the budget)
+    # T2T's: bytes of text read from each vocabulary source to build a subword vocabulary
+    # (0: all of it), and the longest subtoken it considers (None: the longest token).
+    file_byte_budget = 1e6
+    max_subtoken_length = 200
 
     @property
     def has_inputs(self) -> bool:
@@ -59,24 +69,58 @@ class Text2TextProblem(Problem):
             if isinstance(sample.get(key), str):
                 yield sample[key]
 
-    def _train_texts(self, data_dir, tmp_dir) -> Iterator[str]:
+    def vocab_source_files(self, data_dir, tmp_dir) -> List[str]:
+        """Host, in ``prepare_data``: text files, one train text a line, that a subword
+        vocabulary may sample with seeks (``file_byte_budget`` bytes of each) instead of
+        iterating the train samples. Default: none (the samples' texts are sampled)."""
+        del data_dir, tmp_dir
+        return []
+
+    def _train_sample_texts(self, data_dir, tmp_dir) -> Iterator[List[str]]:
         # The vocabulary does not depend on the seed: samples of the default one.
         for i, sample in enumerate(self.samples(data_dir, tmp_dir, DatasetSplit.TRAIN,
                                                 DEFAULT_RANDOM_SEED)):
             if self.max_vocab_build_samples and i >= self.max_vocab_build_samples:
                 return
-            yield from self.text_of_sample(sample)
+            yield list(self.text_of_sample(sample))
+
+    def vocab_texts(self, data_dir, tmp_dir, sources: List[Dict]) -> Iterator[str]:
+        """Host, in ``prepare_data``: the texts the vocabulary is built from; appends to
+        ``sources`` one dict per source read (filled with lines and bytes once the texts are
+        exhausted). A subword vocabulary samples ``file_byte_budget`` bytes of each
+        ``vocab_source_files`` file, or of the train samples; other types read every train
+        sample (a token vocabulary counts all words; SentencePiece samples by itself)."""
+        budget = int(self.file_byte_budget or 0) if self.vocab_type == "subword" else 0
+        files = self.vocab_source_files(data_dir, tmp_dir) if not self.max_vocab_build_samples else []
+        if budget and files:
+            for path in files:
+                sources.append({})
+                yield from vocab.spread_lines(path, budget, sources[-1])
+            return
+        sources.append({"source": "train samples"})
+        yield from vocab.spread_sample(self._train_sample_texts(data_dir, tmp_dir), budget, sources[-1])
 
     def prepare_data(self, data_dir, tmp_dir):
-        """Host, once: builds the vocabulary from the train split if ``data_dir`` lacks it."""
+        """Host, once: builds the vocabulary from the train split if ``data_dir`` lacks it,
+        and records how next to it (``<vocab>.json``)."""
         super().prepare_data(data_dir, tmp_dir)
         if self.vocab_type == "character":
             return
         path = os.path.join(data_dir, self.vocab_filename)
         if os.path.exists(path):
             return
-        vocab.build(self.vocab_type, self._train_texts(data_dir, tmp_dir), path, self.approx_vocab_size,
-                    self.sentencepiece_model_type)  # atomically (t2x.fileio)
+        start, sources = time.monotonic(), []
+        size = vocab.build(self.vocab_type, self.vocab_texts(data_dir, tmp_dir, sources), path,
+                           self.approx_vocab_size, self.sentencepiece_model_type,
+                           max_subtoken_length=self.max_subtoken_length)  # atomically (t2x.fileio)
+        vocab.write_record(path, {
+            "vocab_type": self.vocab_type, "approx_vocab_size": self.approx_vocab_size,
+            "vocab_size": size, "file_byte_budget": self.file_byte_budget,
+            "max_subtoken_length": self.max_subtoken_length,
+            "max_vocab_build_samples": self.max_vocab_build_samples, "sources": sources,
+            "lines": sum(s.get("lines", 0) for s in sources),
+            "bytes": sum(s.get("bytes", 0) for s in sources),
+            "seconds": round(time.monotonic() - start, 3)})
 
     def feature_encoders(self, data_dir):
         vocab.check_type(self.vocab_type)

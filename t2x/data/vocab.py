@@ -9,11 +9,20 @@ problems and TFDS problems share.
   (t2x's reserved ids), ``unk_id=2`` and no BOS; the file is the binary ``.model``.
 
 Built from the train split's texts only, stored once in ``data_dir`` (atomically) and reused.
+
+At scale (T2T's ``file_byte_budget``): a subword vocabulary needs a sample of the corpus, not
+all of it. ``spread_lines`` reads about ``byte_budget`` bytes of a text file as short runs of
+lines at ``SPREAD_WINDOWS`` evenly spaced offsets (seeks: the time does not grow with the
+file); ``spread_sample`` keeps evenly spaced items of any stream (every ``stride``-th, the
+stride doubling whenever the kept texts pass the budget: one pass, memory within the
+budget). Both fill a ``stats`` dict (lines, bytes, method) that ``write_record`` stores next
+to the vocabulary as ``<vocab>.json`` with the build's settings and seconds.
 """
 
 import collections
+import json
 import os
-from typing import Iterable, List, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from t2x import fileio
 from t2x.data.text_encoder import (EOS_ID, PAD_ID, ByteTextEncoder, SubwordTextEncoder, TextEncoder,
@@ -75,19 +84,117 @@ def build_sentencepiece(texts: Iterable[str], path: str, vocab_size: int, model_
 
 
 def build(vocab_type: str, texts: Iterable[str], path: str, approx_vocab_size: int,
-          sentencepiece_model_type: str = "unigram") -> None:
-    """Builds the vocabulary file ``path`` from ``texts`` (nothing for ``character``)."""
+          sentencepiece_model_type: str = "unigram", max_subtoken_length: Optional[int] = None) -> int:
+    """Builds the vocabulary file ``path`` from ``texts`` (nothing for ``character``); returns
+    its size. ``max_subtoken_length`` (subword only, T2T's) bounds the subtokens considered:
+    the build's time grows with the square of it."""
     check_type(vocab_type)
     if vocab_type == "character":
-        return
+        return ByteTextEncoder().vocab_size
     if vocab_type == "subword":
-        SubwordTextEncoder.build_from_generator(texts, approx_vocab_size).store_to_file(path)
-    elif vocab_type == "token":
+        encoder = SubwordTextEncoder.build_from_generator(texts, approx_vocab_size,
+                                                          max_subtoken_length=max_subtoken_length)
+        encoder.store_to_file(path)
+        return encoder.vocab_size
+    if vocab_type == "token":
         counts = collections.Counter(tok for text in texts for tok in text.split())
         words = [w for w, _ in counts.most_common(max(approx_vocab_size - 3, 1))]
-        TokenTextEncoder(None, vocab_list=[UNK] + words, replace_oov=UNK).store_to_file(path)
-    else:
-        build_sentencepiece(texts, path, approx_vocab_size, sentencepiece_model_type)
+        encoder = TokenTextEncoder(None, vocab_list=[UNK] + words, replace_oov=UNK)
+        encoder.store_to_file(path)
+        return encoder.vocab_size
+    build_sentencepiece(texts, path, approx_vocab_size, sentencepiece_model_type)
+    return SentencePieceEncoder(path).vocab_size
+
+
+# ------------------------------------------------------------------ sampling at scale --
+SPREAD_WINDOWS = 1000  # evenly spaced runs of lines that spread_lines reads from a file
+
+
+def spread_lines(path: str, byte_budget: int, stats: Dict[str, Any]) -> Iterator[str]:
+    """At most ``byte_budget`` bytes of the lines of text file ``path`` (the non-empty ones,
+    stripped, are yielded), as runs of lines starting at ``SPREAD_WINDOWS`` evenly spaced
+    offsets (a run starts at the first line boundary after its offset and reads until the
+    runs so far hold their share of the budget). Reads little more than it yields, with seeks; a
+    gzipped file, one no larger than the budget, or ``byte_budget <= 0`` is read whole
+    (through ``spread_sample``). Fills ``stats`` as it goes."""
+    size = os.path.getsize(path)
+    stats.update(source=path, size_bytes=size)
+    if path.endswith(".gz") or byte_budget <= 0 or size <= byte_budget:
+        import gzip
+
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            yield from spread_sample(([line] for line in f), byte_budget, stats)
+        return
+    byte_budget = int(byte_budget)
+    windows = max(1, min(SPREAD_WINDOWS, byte_budget // 256))
+    lines = read = 0
+    with open(path, "rb") as f:
+        for w in range(windows):
+            start, end = w * size // windows, (w + 1) * size // windows
+            f.seek(start)
+            if start:
+                f.readline()  # the rest of a line that began before this window
+            quota = (w + 1) * byte_budget // windows  # what the windows so far may have read
+            taken = 0
+            while f.tell() < end:
+                raw = f.readline()
+                # A line longer than a window's share is taken when it opens its window
+                # and the whole budget still holds it.
+                if not raw or (read + len(raw) > quota and (taken or read + len(raw) > byte_budget)):
+                    break
+                taken += 1
+                read += len(raw)
+                text = raw.decode("utf-8", "replace").strip()
+                if text:
+                    lines += 1
+                    yield text
+    stats.update(method=f"spread: {windows} evenly spaced runs of lines", lines=lines, bytes=read)
+
+
+def spread_sample(items: Iterable[Sequence[str]], byte_budget: int, stats: Dict[str, Any]) -> Iterator[str]:
+    """The texts of evenly spaced items of ``items`` (each a sequence of texts: one sample's
+    inputs and targets stay together) within ``byte_budget`` UTF-8 bytes: every
+    ``stride``-th item, the stride doubling (and every other kept item dropped) whenever the
+    kept texts pass the budget. One pass; memory within the budget. ``byte_budget <= 0``
+    yields every text as it comes (nothing held). Empty texts are skipped (texts are
+    stripped). Fills ``stats`` once the items are exhausted."""
+    seen = 0
+    if byte_budget <= 0:
+        lines = size = 0
+        for seen, item in enumerate(items, 1):
+            for text in item:
+                text = text.strip()
+                if text:
+                    lines, size = lines + 1, size + len(text.encode("utf-8"))
+                    yield text
+        stats.update(method="all", items=seen, lines=lines, bytes=size)
+        return
+    stride, kept, kept_bytes = 1, [], 0
+    for i, item in enumerate(items):
+        seen = i + 1
+        if i % stride:
+            continue
+        texts = [t for t in (text.strip() for text in item) if t]
+        kept.append((texts, sum(len(t.encode("utf-8")) for t in texts)))
+        kept_bytes += kept[-1][1]
+        while kept_bytes > byte_budget and len(kept) > 1:
+            kept, stride = kept[::2], stride * 2
+            kept_bytes = sum(b for _, b in kept)
+    stats.update(method=f"spread: every {stride}th item" if stride > 1 else "all", items=seen,
+                 lines=sum(len(t) for t, _ in kept), bytes=kept_bytes)
+    for texts, _ in kept:
+        yield from texts
+
+
+def record_path(vocab_path: str) -> str:
+    """Where the record of how ``vocab_path`` was built is kept: ``<vocab>.json``."""
+    return vocab_path + ".json"
+
+
+def write_record(vocab_path: str, record: Dict[str, Any]) -> None:
+    """Writes ``record`` (settings, sources read, seconds) as ``<vocab>.json``, atomically."""
+    fileio.write_text_atomic(record_path(vocab_path), json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def load(vocab_type: str, path: str) -> TextEncoder:
