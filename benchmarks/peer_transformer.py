@@ -8,7 +8,7 @@ Three arms train the same architecture on the **same batches** (Multi30k En-De, 
 subword vocabulary, ``transformer_small``'s 4096-token length-bucketed batches, taken once
 from ``problem.dataset`` and saved), each in a fresh process, alternating round by round:
 
-* ``t2x``: t2x's compiled train step (``Trainer._train_step``: the model, label-smoothed loss,
+* ``t2x``: t2x's compiled train step (``Trainer.steps.train_step``: the model, label-smoothed loss,
   weight decay, clipping if set, Adam with T2T's schedule) fed the saved batches;
 * ``keras_fit``: the same t2x model under ``model.compile`` + ``model.fit`` (Keras's own
   loop; loss = the t2x loss of the batch, same Adam), fed the same batches;
@@ -101,7 +101,7 @@ def run_t2x(batches_path, data_dir, steps, warmup, fit):
         iterator = iter(ds)
         for _ in batches:
             start = time.perf_counter()
-            trainer._train_step(iterator)["loss"].numpy()
+            trainer.steps.train_step(iterator)["loss"].numpy()
             times.append(time.perf_counter() - start)
     else:
         model = trainer.model

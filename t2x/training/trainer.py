@@ -37,7 +37,7 @@ refused with a readable diff unless ``allow_config_change``.
 
 import contextlib
 import os
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import gin
 import keras
@@ -51,13 +51,11 @@ from t2x.hparam import HParams
 from t2x.model import (check_model_hparams, checkpoint_random_state, checkpoint_weights, create_model,
                        dtype_policy_name)
 from t2x.training import learning_rate as lr_lib
-from t2x.training import optimizers, reporting
+from t2x.training import optimizers, reporting, scale, selection, steps
 from t2x.training.preemption import Preempted, StopSignals
 from t2x.training.run_dir import RunDir, RunInfo
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
-LOSS_SCALE_GROWTH_STEPS = 2000  # float16: good steps in a row before the loss scale doubles
-INITIAL_LOSS_SCALE = 2.0 ** 15
 
 # What a gin file may name besides Trainer: Keras optimizers and the T2T schedule.
 for _optimizer in (keras.optimizers.Adam, keras.optimizers.AdamW, keras.optimizers.SGD,
@@ -203,18 +201,9 @@ class Trainer:
                              f"{self.num_replicas} replicas")
         self.eval_batch_size = eval_batch_size or self.global_batch_size
         self.xla = xla
-        if not isinstance(early_stopping_patience, int) or early_stopping_patience < 0:
-            raise ConfigError(f"early_stopping_patience must be an integer >= 0, got {early_stopping_patience!r}")
         if (early_stopping_patience or keep_best_checkpoint) and not early_stopping_metric:
             raise ConfigError("--early_stopping_patience and --keep_best_checkpoint select by a metric: "
                               "name it with --early_stopping_metric=eval/<metric> (e.g. eval/accuracy, eval/loss)")
-        self.selection_metric = None
-        if early_stopping_metric:
-            name = early_stopping_metric[5:] if early_stopping_metric.startswith("eval/") else early_stopping_metric
-            self.selection_metric = name
-            self.selection_goal = metrics_lib.goal(name)
-        self.early_stopping_patience = early_stopping_patience
-        self.keep_best = keep_best_checkpoint
         self.eval_callbacks = list(eval_callbacks)
         self.stopped_early = False
         accumulate = hparams.get("optimizer_multistep_accumulate_steps", 0) or 1
@@ -227,6 +216,9 @@ class Trainer:
         resolver = getattr(self.strategy, "cluster_resolver", None)
         self.is_chief = (resolver is None or not resolver.task_type or resolver.task_type == "chief"
                          or (resolver.task_type == "worker" and resolver.task_id == 0))
+        self.selection = selection.ModelSelection(
+            run_dir=self.run_dir, metric=early_stopping_metric, patience=early_stopping_patience,
+            keep_best=keep_best_checkpoint, is_chief=self.is_chief) if early_stopping_metric else None
         from t2x.training import decoder as decoder_lib
 
         self.decode_hparams = decoder_lib.parse_decode_hparams(decode_hparams)
@@ -277,22 +269,15 @@ class Trainer:
             self.optimizer = (self.optimizer_fn(learning_rate=self.lr_fn) if self.optimizer_fn
                               else optimizers.make_optimizer(self.hparams, self.lr_fn))
             self.optimizer.build(self.model.trainable_variables)
-            self.loss_scale = self.loss_scale_good_steps = None
-            if self.mixed_policy == "mixed_float16":
-                self.loss_scale = tf.Variable(INITIAL_LOSS_SCALE, dtype=tf.float32, trainable=False,
-                                              name="loss_scale")
-                self.loss_scale_good_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                                         name="loss_scale_good_steps")
-            self._accumulators = []
-            if self.accumulate_steps > 1:  # replica-local sums of the micro-batches' gradients
-                local = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
-                             aggregation=tf.VariableAggregation.SUM)
-                self._accumulators = [tf.Variable(tf.zeros(v.shape, v.dtype), **local)
-                                      for v in self.model.trainable_variables]
-                self._accumulated_num = tf.Variable(0.0, **local)
-                self._accumulated_den = tf.Variable(0.0, **local)
+            self.loss_scale = scale.DynamicLossScale() if self.mixed_policy == "mixed_float16" else None
+            self.accumulator = (scale.GradientAccumulator(self.model.trainable_variables)
+                                if self.accumulate_steps > 1 else None)
         model_step, model_decode = metrics_lib.split_names(self.model.eval_metrics())
         self.step_metrics = list(dict.fromkeys(self.step_metrics + model_step))
+        self.steps = steps.CompiledSteps(
+            model=self.model, optimizer=self.optimizer, strategy=self.strategy, hparams=self.hparams,
+            step=self.step, step_metrics=self.step_metrics, loss_scale=self.loss_scale,
+            accumulator=self.accumulator, accumulate_steps=self.accumulate_steps, xla=self.xla)
         self.decode_metrics = list(dict.fromkeys(self.decode_metrics + model_decode))
         if self.decode_metrics:
             self.eval_decode_split = self.eval_decode_split or DatasetSplit.EVAL
@@ -307,8 +292,7 @@ class Trainer:
                                         model_random_state=checkpoint_random_state(self.model),
                                         optimizer=self.optimizer, step=self.step)
         if self.loss_scale is not None:
-            self.ckpt.loss_scale = self.loss_scale
-            self.ckpt.loss_scale_good_steps = self.loss_scale_good_steps
+            self.loss_scale.add_to(self.ckpt)
         if self.is_chief:
             self.run_dir.repair_checkpoint_index()
         # Under multi_worker every worker takes part in saving; only the chief writes to
@@ -324,130 +308,6 @@ class Trainer:
         return RunInfo(problem=self.problem.full_name, model=self.model_name,
                        hparams_set=self.hparams_set, data_dir=self.data_dir,
                        t2x_usr_dir=self.t2x_usr_dir)
-
-    # ------------------------------------------------------------------ steps --
-    def _replica_gradients(self, features):
-        """One micro-batch: ``(gradients of the loss numerator, numerator, denominator)``.
-        The gradients are of the *sum* of weighted token losses (times the loss scale under
-        float16), so micro-batches add up to the gradient of one large batch exactly."""
-        with tf.GradientTape() as tape:
-            logits = self.model(features, training=True)
-            num, den = self.model.loss_fn(logits, features, training=True)
-            # float16: the float16 backward pass sees the *mean* loss times the loss scale
-            # (Keras's convention); the result is brought back to the numerator's gradient.
-            unscale = 1.0
-            if self.loss_scale is not None:
-                unscale = tf.stop_gradient(tf.maximum(den, 1.0) / self.loss_scale)
-            scaled = num / unscale
-        grads = tape.gradient(scaled, self.model.trainable_variables)
-        return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) * tf.cast(unscale, v.dtype)
-                for g, v in zip(grads, self.model.trainable_variables)], num, den
-
-    def _replica_apply(self, num_grads, num, den):
-        """Normalises the summed gradients by the global number of weighted targets, adds
-        weight decay, clips, and applies them (a non-finite step is skipped; under float16
-        an overflow of the scaled gradients halves the loss scale instead of stopping)."""
-        ctx = tf.distribute.get_replica_context()
-        distributed = self.num_replicas > 1
-        variables = self.model.trainable_variables
-        global_den = ctx.all_reduce(tf.distribute.ReduceOp.SUM, den) if distributed else den
-        denominator = tf.maximum(global_den, 1.0)
-        grads = [g / tf.cast(denominator, g.dtype) for g in num_grads]
-        loss = num / tf.maximum(global_den, 1.0)
-        decay_rate = optimizers.l2_weight_decay_rate(self.hparams)
-        if decay_rate:
-            with tf.GradientTape() as tape:
-                decay = optimizers.weight_decay_loss(variables, decay_rate) / self.num_replicas
-            grads = [g + tf.cast(d, g.dtype) if d is not None else g
-                     for g, d in zip(grads, tape.gradient(decay, variables))]
-        if distributed:
-            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        grads, grad_norm = optimizers.clip_gradients(grads, self.hparams.get("clip_grad_norm", 0.0))
-        global_loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss) if distributed else loss
-        finite = tf.logical_and(tf.math.is_finite(global_loss), tf.math.is_finite(grad_norm))
-        overflow = tf.constant(False)
-        if self.loss_scale is not None:
-            # Dynamic loss scaling (Keras's LossScaleOptimizer's rule): an overflow skips the
-            # update and halves the scale; 2000 good steps in a row double it.
-            overflow = tf.logical_and(tf.math.is_finite(global_loss), tf.logical_not(finite))
-            self._update_loss_scale(finite)
-
-        if self.num_replicas == 1:
-            # Skip the update of a non-finite step; the host then stops the run.
-            def apply():
-                self.optimizer.apply_gradients(zip(grads, variables))
-                return tf.constant(True)
-
-            tf.cond(finite, apply, lambda: tf.constant(False))
-        else:
-            # Keras sums gradients over replicas again: hand it each replica's share. A
-            # non-finite step applies zeros (apply_gradients cannot sit in a tf.cond under
-            # MirroredStrategy); the host then stops the run without saving.
-            scale = tf.where(finite, 1.0 / self.num_replicas, 0.0)
-            self.optimizer.apply_gradients(
-                [(tf.where(finite, g, tf.zeros_like(g)) * tf.cast(scale, g.dtype), v)
-                 for g, v in zip(grads, variables)])
-        return {"loss": global_loss, "grad_norm": grad_norm,
-                "finite": tf.logical_or(finite, overflow), "overflow": overflow, "tokens": global_den}
-
-    def _update_loss_scale(self, finite):
-        good = tf.where(finite, self.loss_scale_good_steps + 1, tf.zeros_like(self.loss_scale_good_steps))
-        grow = good >= LOSS_SCALE_GROWTH_STEPS
-        self.loss_scale.assign(tf.where(finite, tf.where(grow, self.loss_scale * 2.0, self.loss_scale),
-                                        tf.maximum(self.loss_scale * 0.5, 1.0)))
-        self.loss_scale_good_steps.assign(tf.where(grow, tf.zeros_like(good), good))
-
-    def _replica_train_step(self, features):
-        return self._replica_apply(*self._replica_gradients(features))
-
-    def _replica_accumulate(self, features):
-        """Gradient accumulation: adds one micro-batch's sums to this replica's accumulators."""
-        grads, num, den = self._replica_gradients(features)
-        for accumulator, g in zip(self._accumulators, grads):
-            accumulator.assign_add(g)
-        self._accumulated_num.assign_add(num)
-        self._accumulated_den.assign_add(den)
-
-    def _replica_apply_accumulated(self):
-        out = self._replica_apply([a.read_value() for a in self._accumulators],
-                                  self._accumulated_num.read_value(), self._accumulated_den.read_value())
-        for accumulator in self._accumulators + [self._accumulated_num, self._accumulated_den]:
-            accumulator.assign(tf.zeros_like(accumulator))
-        return out
-
-    def _compiled(self, fn):
-        """``fn`` as run per replica: XLA-compiled with ``xla`` (``jit_compile``)."""
-        return tf.function(fn, jit_compile=True) if self.xla else fn
-
-    @tf.function
-    def _train_step(self, iterator):
-        if self.accumulate_steps == 1:
-            out = self.strategy.run(self._compiled(self._replica_train_step), args=(next(iterator),))
-        else:
-            # N micro-batches, one after the other (a graph loop: one micro-batch's
-            # activations at a time), then one optimizer step. The loop sits inside this one
-            # compiled step, so no checkpoint ever falls inside an accumulation.
-            accumulate = self._compiled(self._replica_accumulate)
-            for _ in tf.range(self.accumulate_steps):
-                self.strategy.run(accumulate, args=(next(iterator),))
-            out = self.strategy.run(self._compiled(self._replica_apply_accumulated))
-        out = {k: self.strategy.experimental_local_results(v)[0] for k, v in out.items()}
-        self.step.assign_add(tf.cast(out["finite"], tf.int64))
-        return out
-
-    def _replica_eval_step(self, features):
-        """Sums of one eval batch: the loss's and those of the step metrics (t2x.metrics)."""
-        logits = self.model(features, training=False)
-        num, den = self.model.loss_fn(logits, features, training=False)
-        weights = tf.cast(self.model.modalities["targets"].targets_weights(features["targets"]), tf.float32)
-        out = {"loss_num": num, "loss_den": den}
-        out.update(metrics_lib.step_sums(self.step_metrics, logits, features["targets"], weights))
-        return out
-
-    @tf.function(reduce_retracing=True)  # length-bucketed batches vary in shape
-    def _eval_step(self, features):
-        out = self.strategy.run(self._compiled(self._replica_eval_step), args=(features,))
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
 
     # --------------------------------------------------------------- schedules --
     def restore(self) -> int:
@@ -539,7 +399,7 @@ class Trainer:
         step, metrics = start_step, {}
         while step < self.train_steps:
             try:
-                out = self._train_step(iterator)
+                out = self.steps.train_step(iterator)
             except tf.errors.DataLossError as e:
                 raise DataError(self._corrupt_data_message(DatasetSplit.TRAIN, e)) from None
             if not bool(out["finite"].numpy()):
@@ -550,7 +410,7 @@ class Trainer:
                     "Lower the learning rate (--hparams=learning_rate=...) or check the data")
             if self.loss_scale is not None and bool(out["overflow"].numpy()):
                 logging.info("step %d: float16 gradients overflowed; update skipped, loss scale now %g",
-                             step + 1, float(self.loss_scale.numpy()))
+                             step + 1, float(self.loss_scale.scale.numpy()))
             step += 1
             progress.add_tokens(float(out["tokens"].numpy()) if self.problem.variable_length else 0.0)
             if step == start_step + 1 and self.num_summary_images and start_step == 0:
@@ -582,7 +442,7 @@ class Trainer:
         totals: Dict[str, float] = {}
         batches = 0
         for features in _reading(ds, lambda e: self._corrupt_data_message(DatasetSplit.EVAL, e)):
-            out = self._eval_step(features)
+            out = self.steps.eval_step(features)
             for k, v in out.items():
                 totals[k] = totals.get(k, 0.0) + float(v.numpy())
             batches += 1
@@ -626,11 +486,11 @@ class Trainer:
     def train_and_evaluate(self) -> Dict[str, float]:
         """Trains, evaluating every ``eval_every`` steps and at the end (or until early
         stopping ends training: that evaluation is the last)."""
-        record = self.run_dir.read_best() if self.selection_metric else None
-        if record and record.get("metric") == self.selection_metric and record.get("stopped_early"):
-            logging.info("this run stopped early at step %s (%s has not improved since step %s): "
+        stopped = self.selection.stopped() if self.selection else None
+        if stopped:
+            logging.info("this run stopped early at step %s (eval/%s has not improved since step %s): "
                          "nothing to train; raise --early_stopping_patience to go on",
-                         record["last_step"], "eval/" + self.selection_metric, record["best_step"])
+                         stopped["last_step"], self.selection.name, stopped["best_step"])
             self.restore()
             return self.evaluate()
         self.train(eval_fn=self._evaluate_and_select)
@@ -639,51 +499,15 @@ class Trainer:
         return self._evaluate_and_select()
 
     def _evaluate_and_select(self) -> Dict[str, float]:
-        """An evaluation during training: the eval callbacks, then model selection."""
+        """An evaluation during training: the eval callbacks, then model selection
+        (``t2x.training.selection``)."""
         metrics = self.evaluate()
         step = int(self.step.numpy())
         for callback in self.eval_callbacks:
             callback(step, metrics)
-        if self.selection_metric:
-            self._select(step, metrics)
+        if self.selection:
+            self.stopped_early = self.selection.update(step, metrics, self._save_at)
         return metrics
-
-    def _select(self, step: int, metrics: Dict[str, float]) -> None:
-        """Updates ``best.json`` (and ``best/``) with this evaluation; sets ``stopped_early``
-        when the patience is spent."""
-        name, goal = self.selection_metric, self.selection_goal
-        if name not in metrics:
-            raise TrainingError(f"--early_stopping_metric=eval/{name} is not reported by this run (it reports "
-                                f"{', '.join('eval/' + k for k in sorted(metrics) if k != 'eval_batches')}): "
-                                "name one of those")
-        value = float(metrics[name])
-        record = self.run_dir.read_best()
-        if not record or record.get("metric") != name:
-            record = {"metric": name, "goal": goal, "best_value": None, "best_step": None,
-                      "evals_since_best": 0, "stopped_early": False, "last_step": None}
-        if record["last_step"] == step:
-            return  # this step was already counted (a resumed run re-evaluating it)
-        best = record["best_value"]
-        if best is None or (value > best if goal == "max" else value < best):
-            record.update(best_value=value, best_step=step, evals_since_best=0)
-            if self.keep_best:
-                path = self._save_at(step)
-                if self.is_chief:
-                    record["best_checkpoint"] = self.run_dir.keep_best_checkpoint(path)
-                    logging.info("best checkpoint so far: step %d (eval/%s %.4f) kept in %s", step, name,
-                                 value, record["best_checkpoint"])
-        else:
-            record["evals_since_best"] += 1
-        record["last_step"] = step
-        patience = self.early_stopping_patience
-        if patience and record["evals_since_best"] >= patience:
-            record["stopped_early"] = True
-            self.stopped_early = True
-            logging.info("early stopping at step %d: eval/%s has not improved for %d evaluations; best "
-                         "%.4f at step %d%s", step, name, patience, record["best_value"], record["best_step"],
-                         f" (kept in {self.run_dir.best_dir.path})" if self.keep_best else "")
-        if self.is_chief:
-            self.run_dir.write_best(record)
 
     def continuous_eval(self, timeout_s: Optional[float] = None) -> Dict[str, float]:
         """Evaluates each new checkpoint of output_dir until one reaches ``train_steps``."""

@@ -53,7 +53,7 @@ def test_mixed_precision_trains_with_float32_weights(data, tmp_path, dtype):
     metrics = trainer.evaluate()
     assert np.isfinite(metrics["loss"])
     if dtype == "float16":
-        assert float(trainer.loss_scale.numpy()) == 2.0 ** 15  # no overflow at this scale
+        assert float(trainer.loss_scale.scale.numpy()) == 2.0 ** 15  # no overflow at this scale
     # The next model built in this process is float32 again: the policy did not leak.
     again = trained(problem, data_dir, tmp_path / "f32", steps=1)
     assert again.model.compute_dtype == "float32"
@@ -64,11 +64,11 @@ def test_float16_overflow_halves_the_loss_scale_and_skips_the_update(data, tmp_p
     trainer = make(problem, data_dir, tmp_path / "of", hp=tiny_hparams(activation_dtype="float16"),
                    train_steps=1, num_summary_images=0)
     trainer._build()
-    trainer.loss_scale.assign(2.0 ** 60)  # far beyond float16's range: the gradients overflow
+    trainer.loss_scale.scale.assign(2.0 ** 60)  # far beyond float16's range: the gradients overflow
     before = weights(trainer)
     trainer.train()
     assert int(trainer.step.numpy()) == 1  # the run went on
-    assert float(trainer.loss_scale.numpy()) == 2.0 ** 59
+    assert float(trainer.loss_scale.scale.numpy()) == 2.0 ** 59
     for a, b in zip(before, weights(trainer)):
         np.testing.assert_array_equal(a, b)
 

@@ -90,9 +90,9 @@ def test_selection_options_are_checked(learnable, tmp_path):
         make(problem, data_dir, tmp_path / "a", early_stopping_patience=2)
     with pytest.raises(ConfigError, match="unknown metric 'acuracy'.*did you mean accuracy"):
         make(problem, data_dir, tmp_path / "b", early_stopping_metric="eval/acuracy")
-    from t2x.training.trainer import TrainingError
+    from t2x.training.selection import SelectionError
 
-    with pytest.raises(TrainingError, match="eval/bleu is not reported by this run .*eval/accuracy"):
+    with pytest.raises(SelectionError, match="eval/bleu is not reported by this run .*eval/accuracy"):
         selecting(problem, data_dir, tmp_path / "c", 4, early_stopping_metric="eval/bleu").run("train_and_evaluate")
 
 
