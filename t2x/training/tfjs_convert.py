@@ -10,7 +10,8 @@ it with TF 2.19 (TF-DF 1.12 pins it). So t2x installs it without its dependencie
 ``__init__`` imports the JAX and Keras converters, which need JAX; the SavedModel converter
 (``tf_saved_model_conversion_v2``) does not, and imports TF-DF only to register TF-DF's ops
 for models that use them (ours do not). This process therefore loads the converter module
-alone, with an empty stand-in for ``tensorflow_decision_forests`` when TF-DF is absent;
+alone, with an empty stand-in for ``tensorflow_decision_forests`` when TF-DF is absent (and
+``pkg_resources.parse_version`` from ``packaging`` when setuptools no longer has it);
 nothing of that leaks into the exporting process.
 """
 
@@ -39,6 +40,14 @@ def load_converter():
             sys.modules[name] = package
     if importlib.util.find_spec("tensorflow_decision_forests") is None:
         sys.modules["tensorflow_decision_forests"] = types.ModuleType("tensorflow_decision_forests")
+    if importlib.util.find_spec("pkg_resources") is None:
+        # The converter checks TF's version with pkg_resources.parse_version; setuptools 81+
+        # no longer ships pkg_resources (apache-beam's dependencies bring such a setuptools).
+        from packaging.version import parse as parse_version
+
+        stand_in = types.ModuleType("pkg_resources")
+        stand_in.parse_version = parse_version
+        sys.modules["pkg_resources"] = stand_in
     return importlib.import_module("tensorflowjs.converters.tf_saved_model_conversion_v2")
 
 
