@@ -495,19 +495,15 @@ class Problem:
             ds = ds.map(lambda ex: self._preprocess(ex, mode, hparams),
                         num_parallel_calls=autotune, deterministic=deterministic)
         packed_length = self.packed_length(hparams) if is_training else 0
-        if batch_size and packed_length:
-            from t2x.data import batching
+        if batch_size:
+            drop = is_training if drop_remainder is None else drop_remainder
+            if packed_length:
+                from t2x.data import batching
 
-            drop = is_training if drop_remainder is None else drop_remainder
-            fixed = hparams.get("use_fixed_batch_size", False)
-            rows = batch_size if fixed else max(1, batch_size // packed_length)
-            ds = batching.pack_dataset(ds, packed_length).batch(rows, drop_remainder=drop)
-            shuffle_batches = int(hparams.get("batch_shuffle_size", 0) or 0)
-            if shuffle_batches > 1:
-                ds = ds.shuffle(shuffle_batches, seed=seed, reshuffle_each_iteration=True)
-        elif batch_size:
-            drop = is_training if drop_remainder is None else drop_remainder
-            if self.variable_length:
+                rows = batch_size if hparams.get("use_fixed_batch_size", False) else \
+                    max(1, batch_size // packed_length)
+                ds = batching.pack_dataset(ds, packed_length).batch(rows, drop_remainder=drop)
+            elif self.variable_length:
                 ds = self._batch_by_length(ds, batch_size, is_training, hparams, drop)
             else:
                 ds = ds.batch(batch_size, drop_remainder=drop, num_parallel_calls=autotune,
