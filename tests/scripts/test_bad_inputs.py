@@ -12,6 +12,15 @@ import pytest
 
 from conftest import REPO_ROOT, make_tiny_mnist, usr_dir_code
 
+import bad_inputs_decoding
+import bad_inputs_export
+import bad_inputs_training
+
+# The catalogue's other tables, one module per area: each has CASES (as below), setup(root,
+# marks) making its scratch files (and adding {MARK}s), and WROTE_NOTHING (names under the
+# scratch root that a refused case must not create).
+AREAS = (bad_inputs_decoding, bad_inputs_export, bad_inputs_training)
+
 USR_PROBLEMS = '''
 @registry.register_problem
 class ImageTinyDigitsBadMetric(ImageTinyDigits):
@@ -150,6 +159,7 @@ CASES = [
     ("tuner_zero_trials", "t2x_tuner", "--problem=image_mnist --model=basic_fc_relu --hparams_set=basic_fc_small "
      "--hparams_range=basic_fc_range --trials=0 --output_dir={R}/t4", "--trials must be an integer >= 1"),
 ]
+CASES += [case for area in AREAS for case in area.CASES]
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +190,9 @@ def results(tmp_path_factory):
          "--schedule=train"], capture_output=True, text=True, env=env, timeout=240, cwd=REPO_ROOT)
     assert trained.returncode == 0, trained.stderr[-3000:]
     marks = {"{USR}": f"--t2x_usr_dir={root / 'usr'}", "{RUN}": str(run), "{R}": str(root)}
+    for area in AREAS:
+        area.setup(root, marks, env)
+    marks["{R}"] = marks.pop("{R}")  # last: the areas' marks may contain {R}
 
     def fill(text):
         for mark, value in marks.items():
@@ -200,7 +213,42 @@ def test_the_catalogue_has_forty_cases_or_more_over_every_binary():
     for _, module, _, _ in CASES:
         by_binary[module] = by_binary.get(module, 0) + 1
     assert len(CASES) >= 40 and set(by_binary) == {"t2x_trainer", "t2x_datagen", "t2x_decoder", "t2x_bleu",
-                                                   "t2x_avg_checkpoints", "t2x_tuner"}
+                                                   "t2x_avg_checkpoints", "t2x_tuner", "t2x_exporter"}
+
+
+# absl's and TensorFlow's own flags are not the binaries' to check.
+def _binary_flags(module):
+    """The flags a binary defines (its own and t2x's shared ones), by parsing its source:
+    ``flags.DEFINE_*("name"`` there and in the ``scripts.common`` helpers it calls."""
+    import re
+
+    scripts = os.path.join(REPO_ROOT, "scripts")
+    source = open(os.path.join(scripts, f"{module}.py"), encoding="utf-8").read()
+    common = open(os.path.join(scripts, "common.py"), encoding="utf-8").read()
+    names = re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', source)
+    for helper in re.findall(r'common\.(define_\w+)\(', source):
+        body = re.search(rf"def {helper}\(.*?(?=\ndef |\Z)", common, re.S).group(0)
+        names += re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', body)
+        for inner in re.findall(r'\b(define_\w+)\(\)', body):
+            inner_body = re.search(rf"def {inner}\(.*?(?=\ndef |\Z)", common, re.S).group(0)
+            names += re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', inner_body)
+    return sorted(set(names))
+
+
+# Flags that take no value a user can get wrong (a boolean switch that only prints).
+NO_BAD_VALUE = {"registry_help"}
+
+
+def test_every_flag_of_every_binary_has_a_bad_value_case():
+    modules = sorted({module for _, module, _, _ in CASES})
+    uncovered = {}
+    for module in modules:
+        used = " ".join(args for _, m, args, _ in CASES if m == module)
+        missing = [name for name in _binary_flags(module)
+                   if name not in NO_BAD_VALUE and f"--{name}" not in used]
+        if missing:
+            uncovered[module] = missing
+    assert not uncovered, uncovered
 
 
 @pytest.mark.parametrize("case", [c[0] for c in CASES])
@@ -219,7 +267,8 @@ def test_bad_input_is_one_line_naming_the_fix(case, results):
 
 def test_refused_runs_wrote_nothing(results):
     root, _, before = results
-    for name in ("o1", "o2", "o3", "o4", "o6", "o7", "d9", "o8", "o9", "o10", "o11", "t1", "t2", "t3", "t4"):
+    for name in ("o1", "o2", "o3", "o4", "o6", "o7", "d9", "o8", "o9", "o10", "o11", "t1", "t2", "t3", "t4",
+                 *[name for area in AREAS for name in area.WROTE_NOTHING]):
         assert not (root / name).exists(), name
     assert sorted(os.listdir(root / "run")) == before  # the refused config change rewrote nothing
     assert (root / "run" / "hparams.json").read_text().count('"hidden_size": 16') == 1
