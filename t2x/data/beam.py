@@ -143,7 +143,8 @@ def write_problem(problem, data_dir: str, tmp_dir: str, *, random_seed: int,
     options = pipeline_options(pipeline_options_flags)
     start = time.monotonic()
     plan = problem.generation_plan(data_dir)
-    todo = {description: [paths[k] for k in generator_utils.shards_to_write(paths, f"{problem.name} {description}")]
+    todo = {description: [paths[k] for k in generator_utils.shards_to_write(paths, f"{problem.name} {description}",
+                                                                            random_seed)]
             for description, paths, _ in plan}
     wanted = {p for paths in todo.values() for p in paths}
     elements = [(spec.split, k) for spec in problem.dataset_splits
@@ -160,7 +161,7 @@ def write_problem(problem, data_dir: str, tmp_dir: str, *, random_seed: int,
     seconds = time.monotonic() - start
     all_paths = [p for _, paths, _ in plan for p in paths]
     bad = [p for p in all_paths if not os.path.exists(p)] + generator_utils.corrupt_shards(
-        [p for p in all_paths if os.path.exists(p)])
+        [p for p in all_paths if os.path.exists(p)], random_seed)
     if bad:
         raise DataError(f"{problem.name}: after the Beam pipeline, {len(bad)} shard(s) are missing or "
                         f"bad ({', '.join(bad[:3])}); rerun to write them")
@@ -200,8 +201,7 @@ class _ShardProgress:
 
 
 def _count(path: str) -> int:
-    with open(generator_utils.count_path(path), encoding="utf-8") as f:
-        return int(f.read())
+    return generator_utils.read_sidecar(path)["records"]
 
 
 def _run(options, elements: Sequence[Tuple[str, int]], write_fn: WriteShard) -> None:

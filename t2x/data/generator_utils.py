@@ -9,9 +9,13 @@
   temporaries of dead writers are removed on the next run;
 * **idempotent** - shards already present are kept; when all are, nothing is done and
   the log says so. A killed run, re-run, writes only the shards it had not finished;
-* **checked** - next to each shard its writer leaves ``<shard>.count``; a rerun reads every existing shard to its end and rewrites
-  one that is unreadable (truncated, overwritten) or holds another number of records, with
-  a warning naming it, instead of calling it complete;
+* **checked** - next to each shard its writer leaves a sidecar ``<shard>.count``, one line
+  of JSON: the shard's name, its number of records, the sha256 of its bytes and the seed
+  it was written with. A rerun checks every existing shard against its sidecar and rewrites,
+  with a warning naming it and why, each one that is not what its writer wrote: cut between
+  or inside records, bytes overwritten, replaced by another problem's or seed's shard, a
+  sidecar that is missing, unreadable, stale (another write's) or names another shard, or a
+  shard written with another seed than this run's. The others are kept byte for byte;
 * **seeded** - with ``shuffle``, each shard's examples are shuffled by a generator seeded
   from ``seed`` and the shard's name, so the same seed gives byte-identical shards
   whatever the number of processes (and whether ``write_sharded``, ``write_shard`` or a
@@ -39,7 +43,11 @@
 """
 
 import array
+import contextlib
 import dataclasses
+import errno
+import hashlib
+import json
 import multiprocessing
 import os
 import random
@@ -114,42 +122,98 @@ def remove_stale_temporaries(paths: Iterable[str]) -> int:
 
 
 def count_path(path: str) -> str:
-    """The sidecar holding the number of records its writer put in shard ``path``."""
+    """The sidecar recording what its writer put in shard ``path`` (see ``verify_shard``)."""
     return path + COUNT_SUFFIX
 
 
-def verify_shard(path: str) -> Optional[str]:
-    """None when shard ``path`` reads to its end with the record count its writer recorded
-    (a shard whose sidecar is missing -- written before sidecars existed, or killed between
-    the two renames -- gets one now); otherwise what is wrong."""
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_sidecar(path: str) -> Optional[Dict[str, Any]]:
+    """The record of shard ``path``'s writer: ``{"shard", "records", "sha256", "seed"}``
+    (a sidecar of t2x before content checksums holds only the number: ``{"records": N}``);
+    None when there is no sidecar. ``ValueError`` when it cannot be read."""
+    try:
+        with open(count_path(path), encoding="utf-8") as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(str(e)) from e
+    if text.isdigit():
+        return {"records": int(text)}
+    record = json.loads(text)  # a JSONDecodeError is a ValueError
+    if not isinstance(record, dict) or not isinstance(record.get("records"), int):
+        raise ValueError(f"not a shard record: {text[:80]!r}")
+    return record
+
+
+def _count_records(path: str) -> Tuple[Optional[int], Optional[str]]:
+    """(records, None) when ``path`` reads to its end, else (None, what TF said)."""
     import tensorflow as tf
 
     try:
-        found = sum(1 for _ in tf.compat.v1.io.tf_record_iterator(path))
+        return sum(1 for _ in tf.compat.v1.io.tf_record_iterator(path)), None
     except tf.errors.OpError as e:
-        return f"unreadable ({(str(e).strip().splitlines() or [type(e).__name__])[0]})"
+        return None, (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def verify_shard(path: str, seed: Optional[int] = None) -> Optional[str]:
+    """None when shard ``path`` holds exactly the bytes its writer recorded in its sidecar
+    (and, with ``seed``, was written with that seed); otherwise what is wrong, in words.
+    Reads the shard once (its sha256); a damaged one is read again as records to say how."""
+    name = os.path.basename(path)
     try:
-        with open(count_path(path), encoding="utf-8") as f:
-            expected = int(f.read().strip())
-    except FileNotFoundError:
-        fileio.write_text_atomic(count_path(path), f"{found}\n")
+        record = read_sidecar(path)
+    except ValueError:
+        return f"has an unreadable {COUNT_SUFFIX} sidecar"
+    if record is None:
+        return (f"has no {COUNT_SUFFIX} sidecar (its writer was killed before writing it, or "
+                "it was deleted), so it cannot be checked")
+    if record.get("shard", name) != name:
+        return f"has the sidecar of another shard ({record['shard']}): a copy from elsewhere"
+    if seed is not None and "seed" in record and record["seed"] != seed:
+        return f"was written with seed {record['seed']}, this run's is {seed}"
+    expected = record["records"]
+    if "sha256" in record and file_sha256(path) == record["sha256"]:
         return None
-    except (OSError, ValueError):
-        return "has an unreadable .count sidecar"
+    found, unreadable = _count_records(path)
+    if unreadable:
+        return f"unreadable ({unreadable})"
     if found != expected:
         return f"holds {found} records where its writer wrote {expected}"
-    return None
+    if "sha256" in record:
+        return ("holds other bytes than its writer wrote (its sha256 differs from the sidecar's: "
+                "overwritten, or replaced by another problem's or seed's shard)")
+    return None  # a sidecar of t2x before checksums: the record count is all it says
 
 
-def corrupt_shards(paths: Sequence[str]) -> List[str]:
+def corrupt_shards(paths: Sequence[str], seed: Optional[int] = None) -> List[str]:
     """``"<path>: <what is wrong>"`` for each shard of ``paths`` that fails ``verify_shard``."""
-    return [f"{p}: {problem}" for p in paths if (problem := verify_shard(p))]
+    return [f"{p}: {problem}" for p in paths if (problem := verify_shard(p, seed))]
 
 
-def _write_records(path: str, records: Iterable[bytes]) -> int:
+def data_seed(paths: Sequence[str]) -> Optional[int]:
+    """The seed most of the shards ``paths`` were written with (by their sidecars), or None."""
+    seeds: Dict[int, int] = {}
+    for path in paths:
+        try:
+            seed = (read_sidecar(path) or {}).get("seed")
+        except ValueError:
+            continue
+        if seed is not None:
+            seeds[seed] = seeds.get(seed, 0) + 1
+    return max(seeds, key=seeds.get) if seeds else None
+
+
+def _write_records(path: str, records: Iterable[bytes], seed: int) -> int:
     """Writes serialized records to ``path`` atomically (temp file, fsync, rename), then
-    their count to the ``.count`` sidecar (a shard complete but for its sidecar still reads
-    to its end, so it is kept). Returns the count."""
+    the sidecar (name, count, sha256, seed; see ``verify_shard``). Returns the count."""
     import tensorflow as tf
 
     count = 0
@@ -158,7 +222,9 @@ def _write_records(path: str, records: Iterable[bytes]) -> int:
             for record in records:
                 writer.write(record)
                 count += 1
-    fileio.write_text_atomic(count_path(path), f"{count}\n")
+        digest = file_sha256(tmp)
+    sidecar = {"shard": os.path.basename(path), "records": count, "sha256": digest, "seed": seed}
+    fileio.write_text_atomic(count_path(path), json.dumps(sidecar, sort_keys=True) + "\n")
     return count
 
 
@@ -191,9 +257,11 @@ class _RunFile:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._file.close()
-        if os.path.exists(self.path):
-            os.remove(self.path)
+        try:
+            self._file.close()  # may fail itself (a full disk when flushing its buffer)
+        finally:
+            if os.path.exists(self.path):
+                os.remove(self.path)
 
     @property
     def shards(self) -> List[int]:
@@ -230,7 +298,7 @@ class _RunFile:
         order = array.array("q", range(len(index) // 2))
         if shuffle:  # the swaps depend on the length alone: the permutation of a record list
             random.Random(shard_seed(seed, path)).shuffle(order)
-        return _write_records(path, (os.pread(fd, index[2 * i + 1], index[2 * i]) for i in order))
+        return _write_records(path, (os.pread(fd, index[2 * i + 1], index[2 * i]) for i in order), seed)
 
 
 def _stream_samples(run: _RunFile, samples: Iterable[Any], encode_fn, num_shards: int,
@@ -317,7 +385,7 @@ def write_shard(path: str, samples: Iterable[Any], encode_fn: Callable[[Any], Di
     number of examples written. Streams through a run file next to ``path``: memory holds
     three integers per record of the shard, not the records. Runs where it is called (a Beam
     worker, ``Problem.generate_shard``)."""
-    with _RunFile(path, [shard_index]) as run:
+    with disk_errors(path), _RunFile(path, [shard_index]) as run:
         _stream_samples(run, samples, encode_fn, num_shards, os.path.basename(path))
         return run.write_shard(shard_index, path, seed, shuffle)
 
@@ -347,36 +415,74 @@ def _worker_main(paths, owned, samples_fn, encode_fn, seed, shuffle, description
     os._exit(0)
 
 
-def shards_to_write(paths: Sequence[str], description: str) -> List[int]:
+def shards_to_write(paths: Sequence[str], description: str, seed: Optional[int] = None) -> List[int]:
     """The indices of ``paths`` to (re)write: missing shards, and existing ones that fail
-    ``verify_shard`` (removed, with a warning). Dead writers' temporaries are removed first."""
+    ``verify_shard`` (with ``seed``: written with another seed too), removed with a warning
+    naming each and why. Dead writers' temporaries are removed first."""
     remove_stale_temporaries(paths)
     todo = []
     for k, path in enumerate(paths):
-        problem = verify_shard(path) if os.path.exists(path) else "missing"
+        problem = verify_shard(path, seed) if os.path.exists(path) else "missing"
         if problem and problem != "missing":
             logging.warning("%s: %s %s: rewriting it", description, path, problem)
             os.remove(path)
+            if os.path.exists(count_path(path)):
+                os.remove(count_path(path))
         if problem:
             todo.append(k)
     return todo
 
 
+# Errors of the disk, not of t2x: the one line says which directory and what to do.
+_DISK_ERRNOS = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded",
+                errno.EFBIG: "file too large for this filesystem or process limit",
+                errno.EROFS: "read-only filesystem", errno.EACCES: "permission denied"}
+
+
+@contextlib.contextmanager
+def disk_errors(path: str):
+    """Turns a disk-side ``OSError`` (full, read-only, not permitted) met while writing shard
+    ``path`` (or its split) into a ``DataError`` naming the directory and the fix; any other
+    error passes unchanged (a bug keeps its traceback)."""
+    try:
+        yield
+    except OSError as e:
+        what = _DISK_ERRNOS.get(e.errno)
+        if what is None:
+            raise
+        directory = os.path.dirname(os.path.abspath(path))
+        raise DataError(f"cannot write in {directory}: {what} ({e.filename or directory}); "
+                        "free space or permissions there, or point --data_dir elsewhere, then "
+                        "re-run (complete shards are kept)") from e
+
+
 def write_sharded(paths: Sequence[str], samples_fn: Callable[[], Iterable[Any]],
                   encode_fn: Callable[[Any], Dict[str, list]], *, seed: int = 0,
                   shuffle: bool = True, num_processes: int = 1, task_id: int = -1,
-                  description: str = "", num_samples: Optional[int] = None) -> WriteReport:
+                  description: str = "", num_samples: Optional[int] = None,
+                  before_writing: Optional[Callable[[], None]] = None) -> WriteReport:
     """Writes ``samples_fn()`` into the shards ``paths`` (see the module docstring).
 
     ``task_id >= 0`` restricts this call to shards ``k % num_processes == task_id`` and
     writes them in this process (several machines, one task each). ``num_samples``, about
     how many samples ``samples_fn()`` yields (None: unknown), gives the progress line its ETA.
+    ``before_writing`` runs once, in this process, when some shard is to be (re)written and
+    before any is (``Problem.generate_data`` prepares raw files and encoders there).
+    A full, read-only or forbidden disk is a ``DataError`` naming the directory; nothing
+    half-written is left (temporaries and the run file are removed).
     """
     paths = list(paths)
+    with disk_errors(paths[0]):
+        return _write_sharded(paths, samples_fn, encode_fn, seed, shuffle, num_processes, task_id,
+                              description, num_samples, before_writing)
+
+
+def _write_sharded(paths, samples_fn, encode_fn, seed, shuffle, num_processes, task_id,
+                   description, num_samples, before_writing) -> WriteReport:
     n = len(paths)
     description = description or os.path.basename(paths[0]).rsplit("-", 4)[0]
     start = time.monotonic()
-    todo = shards_to_write(paths, description)
+    todo = shards_to_write(paths, description, seed)
     if task_id >= 0:
         todo = [k for k in todo if k % max(num_processes, 1) == task_id]
         num_processes = 1
@@ -388,6 +494,8 @@ def write_sharded(paths: Sequence[str], samples_fn: Callable[[], Iterable[Any]],
         logging.info("%s: %d of %d shards exist; writing the other %d", description,
                      n - len(todo), n, len(todo))
     num_processes = max(1, min(num_processes, len(todo)))
+    if before_writing is not None:
+        before_writing()
     import tensorflow  # noqa: F401  (before the clock; forked writers inherit it)
 
     expected = num_samples * len(todo) // n if num_samples else None

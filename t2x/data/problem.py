@@ -206,16 +206,24 @@ class Problem:
                       num_processes: int = 1, random_seed: int = DEFAULT_RANDOM_SEED) -> Dict[str, Any]:
         """Host: writes every split's shards in ``data_dir``; downloads go to ``tmp_dir``.
 
-        Existing complete shards are kept (idempotent); ``prepare_data`` runs only when a
-        shard is missing. ``task_id >= 0`` writes only the shards with
+        Existing shards that verify against their sidecars are kept byte for byte
+        (idempotent); missing and damaged ones are (re)written, and ``prepare_data`` runs
+        only when there is one. ``task_id >= 0`` writes only the shards with
         ``index % num_processes == task_id`` (for several machines). Returns a summary
         ``{split: generator_utils.WriteReport}``.
         """
         from t2x.data import generator_utils  # floor 2, imported late to keep import light
 
         created = [d for d in (data_dir, tmp_dir) if not os.path.exists(d)]
+        encoders: Dict[str, Any] = {}
+        prepared: List[bool] = []
+
+        def prepare():  # once, when the first split has a shard to (re)write
+            if not prepared:
+                encoders.update(self._prepare_for_generation(data_dir, tmp_dir))
+                prepared.append(True)
+
         try:
-            encoders = self._prepare_for_generation(data_dir, tmp_dir)
             reports = {}
             for description, paths, source_split in self.generation_plan(data_dir):
                 reports[description] = generator_utils.write_sharded(
@@ -225,7 +233,8 @@ class Problem:
                     seed=random_seed, shuffle=self.shuffle_on_disk,
                     num_processes=num_processes, task_id=task_id,
                     description=f"{self.name} {description}",
-                    num_samples=self.num_samples(data_dir, tmp_dir, source_split))
+                    num_samples=self.num_samples(data_dir, tmp_dir, source_split),
+                    before_writing=prepare)
             return reports
         except BaseException:
             for d in reversed(created):  # a failed first run leaves no empty folder behind
@@ -245,7 +254,7 @@ class Problem:
             raise ConfigError(f"shard_index {shard_index} is outside [0, {spec.num_shards}) for "
                               f"the '{dataset_split}' split of {self.name}")
         target = self.filepaths(data_dir, dataset_split, spec.num_shards)[shard_index]
-        encoders = self._prepare_for_generation(data_dir, tmp_dir, force=True)
+        encoders = self._prepare_for_generation(data_dir, tmp_dir)
         for _, paths, source_split in self.generation_plan(data_dir):
             if target in paths:
                 generator_utils.write_shard(
@@ -254,14 +263,14 @@ class Problem:
                     len(paths), random_seed, self.shuffle_on_disk)
         return target
 
-    def _prepare_for_generation(self, data_dir: str, tmp_dir: str, force: bool = False) -> Dict[str, Any]:
-        """Runs ``prepare_data`` when a shard is missing (or ``force``); the encoders."""
-        if force or self.missing_shards(data_dir):
-            os.makedirs(data_dir, exist_ok=True)
-            os.makedirs(tmp_dir, exist_ok=True)
-            self.prepare_data(data_dir, tmp_dir)
-            return self.feature_encoders(data_dir)
-        return {}
+    def _prepare_for_generation(self, data_dir: str, tmp_dir: str) -> Dict[str, Any]:
+        """Host, before a shard is (re)written: ``prepare_data`` (downloads, vocabularies),
+        then the encoders. Every writer goes through here, so a shard rewritten because it
+        was damaged is encoded exactly as a missing one."""
+        os.makedirs(data_dir, exist_ok=True)
+        os.makedirs(tmp_dir, exist_ok=True)
+        self.prepare_data(data_dir, tmp_dir)
+        return self.feature_encoders(data_dir)
 
     # ------------------------------------------------------------------ files --
     def filepaths(self, data_dir: str, dataset_split: str, num_shards: int) -> List[str]:

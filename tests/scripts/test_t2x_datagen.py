@@ -109,3 +109,40 @@ def test_registry_help_lists_problems_and_defaults_are_printed(usr_dir, tmp_path
     assert "image: image_bottlenecks, image_cifar10, image_cifar10_plain, image_fashion_mnist, image_mnist, image_tiny_digits" in result.stdout
     result = datagen("--problem=image_mnist", env={"HOME": str(tmp_path)})
     assert f"--data_dir not given, using {tmp_path}/t2x_data" in result.stderr
+
+
+def test_a_shard_damaged_under_training_is_named_rewritten_by_the_command_named_and_trained(usr_dir, tmp_path):
+    """The user's story: training meets a damaged shard and names it with a command; that
+    command rewrites exactly that shard (it used to crash for image problems); training goes on."""
+    import re
+    import shlex
+
+    usr, raw = usr_dir
+    data, run = tmp_path / "data", tmp_path / "run"
+    common = [f"--t2x_usr_dir={usr}", "--problem=image_tiny_digits", f"--data_dir={data}"]
+    assert datagen(*common, f"--tmp_dir={raw}").returncode == 0
+    shard = data / "image_tiny_digits-train-00001-of-00003"
+    good = sha256_of(shard)
+    others = {n: sha256_of(data / n) for n in shard_files(data) if n != shard.name}
+    with open(shard, "r+b") as f:  # 64 bytes in the middle overwritten with zeros
+        f.seek(os.path.getsize(shard) // 2 - 32)
+        f.write(b"\0" * 64)
+    train = [sys.executable, "-m", "t2x.scripts.t2x_trainer", *common, "--model=basic_fc_relu",
+             "--hparams_set=basic_fc_small", "--hparams=batch_size=8", "--train_steps=30",
+             "--eval_steps=1", f"--output_dir={run}"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
+    failed = subprocess.run(train, capture_output=True, text=True, env=env, timeout=240, cwd=REPO_ROOT)
+    last = failed.stderr.strip().splitlines()[-1]
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr[-2000:]
+    assert f"corrupt data: {shard}: unreadable (" in last
+    command = shlex.split(re.search(r"`(t2x-datagen [^`]*)`", last).group(1))
+    assert command[1:] == ["--problem=image_tiny_digits", f"--data_dir={data}", f"--t2x_usr_dir={usr}",
+                           "--random_seed=429459"]
+    rewrite = datagen(*command[1:], f"--tmp_dir={raw}")
+    assert rewrite.returncode == 0 and "Traceback" not in rewrite.stderr, rewrite.stderr[-2000:]
+    assert "train: 3 shard(s)" in rewrite.stdout and "wrote 1 shard(s), 20 examples" in rewrite.stdout
+    assert "dev: 1 shard(s)" in rewrite.stdout and "already complete" in rewrite.stdout
+    assert sha256_of(shard) == good and {n: sha256_of(data / n) for n in others} == others
+    trained = subprocess.run(train, capture_output=True, text=True, env=env, timeout=240, cwd=REPO_ROOT)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "train_and_evaluate done at step 30" in trained.stderr + trained.stdout

@@ -151,15 +151,26 @@ def test_a_truncated_shard_is_rewritten_not_called_complete(tmp_path):
     good = [open(p, "rb").read() for p in paths]
     with open(paths[0], "r+b") as f:
         f.truncate(len(good[0]) // 2)  # a killed copy
-    os.remove(paths[2] + ".count")  # a shard written before sidecars: kept when it reads to its end
+    os.remove(paths[2] + ".count")  # a shard that cannot be checked any more: rewritten
     assert gu.verify_shard(paths[0]) == "holds 5 records where its writer wrote 10"  # cut between records
     with open(paths[1], "r+b") as f:
         f.truncate(len(good[1]) - 3)  # cut inside a record
     assert gu.verify_shard(paths[1]).startswith("unreadable (truncated record")
-    assert gu.verify_shard(paths[2]) is None and open(paths[2] + ".count").read() == "10\n"  # sidecar restored
+    assert gu.verify_shard(paths[2]).startswith("has no .count sidecar")
     report = gu.write_sharded(paths, samples, lambda s: s, seed=1)
-    assert (report.shards_written, report.shards_skipped) == (2, 1)
+    assert (report.shards_written, report.shards_skipped) == (3, 0)
     assert [open(p, "rb").read() for p in paths] == good
+    assert gu.read_sidecar(paths[2]) == {"shard": os.path.basename(paths[2]), "records": 10,
+                                         "sha256": gu.file_sha256(paths[2]), "seed": 1}
+
+
+def test_a_sidecar_of_t2x_before_checksums_is_still_read(tmp_path):
+    paths = [str(tmp_path / "toy-train-00000-of-00001")]
+    gu.write_sharded(paths, lambda: ({"x": [i]} for i in range(4)), lambda s: s, seed=1)
+    open(paths[0] + ".count", "w").write("4\n")  # wave 2's sidecar: the record count alone
+    assert gu.verify_shard(paths[0], seed=1) is None
+    open(paths[0] + ".count", "w").write("5\n")
+    assert gu.verify_shard(paths[0]) == "holds 4 records where its writer wrote 5"
 
 
 def test_a_shard_with_another_record_count_is_rewritten(tmp_path):
@@ -214,7 +225,7 @@ def test_streamed_shards_equal_the_in_memory_shuffle_byte_for_byte(tmp_path, mon
     gu.write_sharded(paths, many, encode, seed=42, num_processes=num_processes)
     expected = in_memory_reference(paths, many, encode, seed=42)
     assert [raw_records(p) for p in paths] == expected
-    assert [open(p + ".count").read() for p in paths] == ["167\n", "167\n", "166\n"]
+    assert [gu.read_sidecar(p)["records"] for p in paths] == [167, 167, 166]
     assert shard_files(tmp_path) == sorted(os.path.basename(p) for p in paths)  # runs removed
     # write_shard, the unit of a Beam worker, writes the same bytes alone.
     alone = str(tmp_path / "alone" / os.path.basename(paths[2]))
