@@ -26,14 +26,31 @@ identity       anything                    float32, same               body outp
 
 ``class_label``'s top mean-pools every axis of the body output between the batch and the
 last, so a body may return ``[B, H, W, D]`` or ``[B, L, D]`` or ``[B, D]``.
+
+Modalities are registered like problems and models, so a new feature type is a new file
+(in t2x or in a ``--t2x_usr_dir``), with no edit here::
+
+    @register_modality("unit_vector")
+    class UnitVectorModality(Modality):
+        def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
+            super().__init__(model_hparams, vocab_size, feature_name, **kwargs)
+            self.dense = keras.layers.Dense(model_hparams.hidden_size)
+
+        def bottom(self, x):
+            return self.dense(tf.math.l2_normalize(tf.cast(x, self.compute_dtype), -1))
+
+and a problem names it: ``defaults.modality = {"inputs": "unit_vector", ...}``. A misspelt
+name is an error naming the closest registered ones; a name registered twice names its owner.
 """
 
-from typing import Dict, Optional
+from typing import Optional
 
 import keras
 import tensorflow as tf
 
 from t2x.data.problem import ModalityType
+from t2x.registry import modality as modality_class
+from t2x.registry import RegistryError, register_modality
 
 
 def smoothed_cross_entropy(logits, labels, vocab_size: int, label_smoothing: float):
@@ -51,7 +68,12 @@ def smoothed_cross_entropy(logits, labels, vocab_size: int, label_smoothing: flo
 
 
 class Modality(keras.layers.Layer):
-    """Base: identity bottom/top, cross-entropy loss, every position weighted 1."""
+    """Base: identity bottom/top, cross-entropy loss, every position weighted 1.
+
+    Subclass and register (``@register_modality("name")``); override what differs. Each hook
+    runs inside the compiled step. ``model_hparams`` are the model's hparams,
+    ``vocab_size`` the problem's ``vocab_size`` for the feature (None when it has none),
+    ``feature_name`` "inputs" or "targets"."""
 
     modality_type = ModalityType.IDENTITY
 
@@ -81,16 +103,16 @@ class Modality(keras.layers.Layer):
         return tf.reduce_sum(xent * weights), tf.reduce_sum(weights)
 
 
+@register_modality(ModalityType.IDENTITY)
 class IdentityModality(Modality):
-    modality_type = ModalityType.IDENTITY
+    """The feature as it is (cast to the compute dtype); the body's output as the logits."""
 
 
+@register_modality(ModalityType.SYMBOL)
 class SymbolModality(Modality):
     """Token ids: an embedding (scaled by sqrt(hidden_size), id 0 embeds to zeros) in, a
     softmax over the vocabulary out, optionally sharing one weight matrix; padding (id 0)
     weighs 0 in the loss."""
-
-    modality_type = ModalityType.SYMBOL
 
     def build(self, input_shape=None):
         hidden = self.model_hparams.hidden_size
@@ -129,10 +151,9 @@ class SymbolModality(Modality):
         return tf.cast(tf.not_equal(targets, 0), tf.float32)
 
 
+@register_modality(ModalityType.CLASS_LABEL)
 class ClassLabelModality(Modality):
     """One class id per example: an embedding in; mean-pooled body output -> dense logits out."""
-
-    modality_type = ModalityType.CLASS_LABEL
 
     def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
         super().__init__(model_hparams, vocab_size, feature_name, **kwargs)
@@ -151,10 +172,9 @@ class ClassLabelModality(Modality):
         return self.logits_dense(pooled)[:, None, :]  # [B, 1, vocab], like targets [B, 1]
 
 
+@register_modality(ModalityType.IMAGE)
 class ImageModality(Modality):
     """Pixels: cast to float in (the problem standardizes); 256-way logits per channel out."""
-
-    modality_type = ModalityType.IMAGE
 
     def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
         super().__init__(model_hparams, vocab_size or 256, feature_name, **kwargs)
@@ -171,10 +191,9 @@ class ImageModality(Modality):
         return tf.reshape(logits, shape)
 
 
+@register_modality(ModalityType.REAL)
 class RealModality(Modality):
     """Real vectors: dense to hidden_size in, dense to ``vocab_size`` outputs, L2 loss."""
-
-    modality_type = ModalityType.REAL
 
     def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
         super().__init__(model_hparams, vocab_size, feature_name, **kwargs)
@@ -196,18 +215,11 @@ class RealModality(Modality):
         return tf.reduce_sum(sq), tf.cast(tf.size(sq), tf.float32)
 
 
-MODALITIES: Dict[str, type] = {
-    ModalityType.SYMBOL: SymbolModality,
-    ModalityType.CLASS_LABEL: ClassLabelModality,
-    ModalityType.IMAGE: ImageModality,
-    ModalityType.REAL: RealModality,
-    ModalityType.IDENTITY: IdentityModality,
-}
-
-
 def create_modality(modality_type: str, model_hparams, vocab_size, feature_name: str) -> Modality:
-    """The modality layer for one feature; an unknown type names the known ones."""
-    if modality_type not in MODALITIES:
-        raise ValueError(f"unknown modality '{modality_type}' for feature '{feature_name}'; "
-                         f"known: {', '.join(sorted(MODALITIES))}")
-    return MODALITIES[modality_type](model_hparams, vocab_size, feature_name)
+    """The modality layer for one feature; an unknown type is a ``RegistryError`` naming
+    the closest registered modalities."""
+    try:
+        cls = modality_class(modality_type)
+    except RegistryError as e:
+        raise RegistryError(f"feature '{feature_name}': {e}") from None
+    return cls(model_hparams, vocab_size, feature_name)

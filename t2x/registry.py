@@ -114,10 +114,36 @@ problems = Registry("problem", "problems")
 models = Registry("model", "models")
 hparams_sets = Registry("hparams set", "hparams sets")
 ranged_hparams_sets = Registry("ranged hparams set", "ranged hparams sets")
+modalities = Registry("modality", "modalities")
 
 register_problem = problems.register
 register_hparams = hparams_sets.register
 register_ranged_hparams = ranged_hparams_sets.register
+
+
+def register_modality(name_or_obj=None) -> Callable:
+    """Registers a ``t2x.modalities.Modality`` subclass: ``@register_modality("speech")``
+    (or bare: the snake_case of the class name without "Modality"). A problem names it in
+    ``hparams.modality`` (its ``feature_info``); the class's ``modality_type`` is the name."""
+
+    def decorator(cls, name=None):
+        name = name or default_name(cls.__name__[:-len("Modality")] if cls.__name__.endswith("Modality")
+                                    and cls.__name__ != "Modality" else cls)
+        modalities.register(name)(cls)
+        cls.modality_type = name
+        return cls
+
+    if callable(name_or_obj):
+        return decorator(name_or_obj)
+    return lambda cls: decorator(cls, name_or_obj)
+
+
+def modality(name: str):
+    """Returns the modality class registered as ``name`` (the built-ins: symbol,
+    class_label, image, real, identity)."""
+    if name not in modalities:
+        importlib.import_module("t2x.modalities")  # the built-ins register on import
+    return modalities.get(name)
 
 
 # ---------------------------------------------------------------- problems --
@@ -234,7 +260,8 @@ def list_ranged_hparams() -> List[str]:
 def help_string() -> str:
     """The text of ``--registry_help``: every registry, names grouped by their first word."""
     lines = ["Registry contents:", "------------------"]
-    for reg in (problems, models, hparams_sets, ranged_hparams_sets):
+    importlib.import_module("t2x.modalities")
+    for reg in (problems, models, hparams_sets, ranged_hparams_sets, modalities):
         names = reg.names()
         lines.append(f"  {reg.plural.capitalize()} ({len(names)}):")
         groups: Dict[str, List[str]] = {}

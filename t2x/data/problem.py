@@ -55,7 +55,8 @@ class Mode:
 
 
 class ModalityType:
-    """Names of feature modalities; ``t2x.modalities`` maps each to bottom/top/loss."""
+    """The names of the built-in modalities. Any name registered with
+    ``t2x.modalities.register_modality`` may stand in ``hparams.modality`` too."""
     SYMBOL = "symbol"
     CLASS_LABEL = "class_label"
     IMAGE = "image"

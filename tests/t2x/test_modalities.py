@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 
 from t2x.hparam import HParams
-from t2x.modalities import create_modality, smoothed_cross_entropy
+from t2x import registry
+from t2x.modalities import Modality, SymbolModality, create_modality, register_modality, smoothed_cross_entropy
+from t2x.registry import RegistryError
 from t2x.model import T2XModel, eval_hparams
 
 
@@ -75,8 +77,33 @@ def test_image_real_identity():
     assert (float(num), float(den)) == (13.0, 3.0)  # L2: 0 + 4 + 9 over 3 values
     ident = create_modality("identity", hp(), None, "inputs")
     assert ident.bottom(tf.constant([1, 2])).dtype == tf.float32
-    with pytest.raises(ValueError, match="unknown modality 'audio' for feature 'inputs'; known: class_label"):
-        create_modality("audio", hp(), 3, "inputs")
+    with pytest.raises(RegistryError, match="feature 'inputs': modality 'symbl' is not in the modalities "
+                                           "registry; did you mean symbol"):
+        create_modality("symbl", hp(), 3, "inputs")
+
+
+def test_a_modality_registers_like_a_problem_and_is_found_by_name():
+    @register_modality("unit_vector_test")
+    class UnitVectorModality(Modality):
+        def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
+            super().__init__(model_hparams, vocab_size, feature_name, **kwargs)
+            self.dense = keras.layers.Dense(model_hparams.hidden_size)
+
+        def bottom(self, x):
+            return self.dense(tf.math.l2_normalize(tf.cast(x, self.compute_dtype), -1))
+
+    try:
+        layer = create_modality("unit_vector_test", hp(), None, "inputs")
+        assert type(layer) is UnitVectorModality and layer.modality_type == "unit_vector_test"
+        out = layer.bottom(tf.constant([[3.0, 4.0], [1.0, 0.0]]))
+        assert out.shape == (2, 8)
+        assert "unit_vector_test" in registry.help_string()
+        with pytest.raises(RegistryError, match=r"modality 'unit_vector_test' is already registered \(by "
+                                               r"test_modalities\..*UnitVectorModality\)"):
+            register_modality("unit_vector_test")(type("Other", (Modality,), {}))
+        assert registry.modality("symbol") is SymbolModality and SymbolModality.modality_type == "symbol"
+    finally:
+        registry.modalities.unregister("unit_vector_test")
 
 
 class Tiny(T2XModel):
