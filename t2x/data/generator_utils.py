@@ -15,7 +15,9 @@
   with a warning naming it and why, each one that is not what its writer wrote: cut between
   or inside records, bytes overwritten, replaced by another problem's or seed's shard, a
   sidecar that is missing, unreadable, stale (another write's) or names another shard, or a
-  shard written with another seed than this run's. The others are kept byte for byte;
+  shard written with another seed than the rest of its split. The others are kept byte for
+  byte (a whole split written with another seed is kept too, with a line saying so: training
+  with another ``--random_seed`` does not rewrite the data);
 * **seeded** - with ``shuffle``, each shard's examples are shuffled by a generator seeded
   from ``seed`` and the shard's name, so the same seed gives byte-identical shards
   whatever the number of processes (and whether ``write_sharded``, ``write_shard`` or a
@@ -196,6 +198,19 @@ def verify_shard(path: str, seed: Optional[int] = None) -> Optional[str]:
 def corrupt_shards(paths: Sequence[str], seed: Optional[int] = None) -> List[str]:
     """``"<path>: <what is wrong>"`` for each shard of ``paths`` that fails ``verify_shard``."""
     return [f"{p}: {problem}" for p in paths if (problem := verify_shard(p, seed))]
+
+
+def _recorded_seeds(paths: Sequence[str]) -> set:
+    """The seeds the sidecars of the existing shards ``paths`` record."""
+    seeds = set()
+    for path in paths:
+        try:
+            record = read_sidecar(path) if os.path.exists(path) else None
+        except ValueError:
+            continue
+        if record and "seed" in record:
+            seeds.add(record["seed"])
+    return seeds
 
 
 def data_seed(paths: Sequence[str]) -> Optional[int]:
@@ -417,9 +432,17 @@ def _worker_main(paths, owned, samples_fn, encode_fn, seed, shuffle, description
 
 def shards_to_write(paths: Sequence[str], description: str, seed: Optional[int] = None) -> List[int]:
     """The indices of ``paths`` to (re)write: missing shards, and existing ones that fail
-    ``verify_shard`` (with ``seed``: written with another seed too), removed with a warning
-    naming each and why. Dead writers' temporaries are removed first."""
+    ``verify_shard`` (with ``seed``: written with another seed too, unless every existing
+    shard was written with one and the same other seed: that split is kept, and said so),
+    removed with a warning naming each and why. Dead writers' temporaries are removed first."""
     remove_stale_temporaries(paths)
+    recorded = _recorded_seeds(paths)
+    if seed is not None and len(recorded) == 1 and seed not in recorded:
+        kept = recorded.pop()  # a whole split of another seed is data, not damage
+        logging.info("%s: the shards in %s were written with seed %d (this run's is %d); kept "
+                     "(delete them to regenerate with seed %d)", description,
+                     os.path.dirname(paths[0]), kept, seed, seed)
+        seed = kept
     todo = []
     for k, path in enumerate(paths):
         problem = verify_shard(path, seed) if os.path.exists(path) else "missing"

@@ -492,18 +492,7 @@ class Problem:
 
         autotune = tf.data.AUTOTUNE
         is_training = mode == Mode.TRAIN
-        augment = is_training and self.augment_in_training
-        if self.batch_preprocess and not augment:
-            ds = parse_batches.map(lambda ex: self._preprocess(ex, mode, hparams),
-                                   num_parallel_calls=autotune, deterministic=deterministic).unbatch()
-        else:
-            ds = parse_batches.unbatch()
-            if augment:  # stateless, seeded by (seed, example index): exact resume holds
-                ds = ds.enumerate().map(
-                    lambda i, ex: self.augment_example(dict(ex), tf.stack([tf.cast(seed or 0, tf.int64), i])),
-                    num_parallel_calls=autotune, deterministic=deterministic)
-            ds = ds.map(lambda ex: self._preprocess(ex, mode, hparams),
-                        num_parallel_calls=autotune, deterministic=deterministic)
+        ds = self.examples(parse_batches, mode, hparams, seed=seed, deterministic=deterministic)
         packed_length = self.packed_length(hparams) if is_training else 0
         if batch_size:
             drop = is_training if drop_remainder is None else drop_remainder
@@ -522,6 +511,27 @@ class Problem:
             if is_training and shuffle_batches > 1:
                 ds = ds.shuffle(shuffle_batches, seed=seed, reshuffle_each_iteration=True)
         return ds.prefetch(autotune)
+
+    def examples(self, parse_batches, mode: str, hparams: Optional[HParams] = None, *,
+                 seed: Optional[int] = None, deterministic: bool = False):
+        """The finishing half's first part, inside ``tf.data``: parse batches -> single
+        examples, augmented in training (``augment_in_training``) and preprocessed
+        (``preprocess_example``, then ``_rev``/``_copy``). A mixture draws its children's
+        examples from here, each child with its own preprocessing."""
+        import tensorflow as tf
+
+        autotune = tf.data.AUTOTUNE
+        augment = mode == Mode.TRAIN and self.augment_in_training
+        if self.batch_preprocess and not augment:
+            return parse_batches.map(lambda ex: self._preprocess(ex, mode, hparams),
+                                     num_parallel_calls=autotune, deterministic=deterministic).unbatch()
+        ds = parse_batches.unbatch()
+        if augment:  # stateless, seeded by (seed, example index): exact resume holds
+            ds = ds.enumerate().map(
+                lambda i, ex: self.augment_example(dict(ex), tf.stack([tf.cast(seed or 0, tf.int64), i])),
+                num_parallel_calls=autotune, deterministic=deterministic)
+        return ds.map(lambda ex: self._preprocess(ex, mode, hparams),
+                      num_parallel_calls=autotune, deterministic=deterministic)
 
     def packed_length(self, hparams: Optional[HParams]) -> int:
         """Host: the row length of packed training batches, or 0 when not packed.

@@ -280,3 +280,14 @@ def test_a_full_disk_is_one_error_and_leaves_no_temporary(references, tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     left = [n for n in os.listdir(data) if ".tmp-" in n or "-train-" in n]
     assert left == []
+
+
+def test_a_whole_split_of_another_seed_is_data_not_damage(references, tmp_path):
+    """Training with another --random_seed (and --generate_data) keeps the data it finds."""
+    name, _, other_seed, tmp_dir = references["language_model"]
+    data = tmp_path / "data"
+    shutil.copytree(other_seed, data)
+    before = {n: sha256_of(data / n) for n in _files(data)}
+    reports = _write(name, data, tmp_dir, SEED)
+    assert sum(r.shards_written for r in reports.values()) == 0
+    assert {n: sha256_of(data / n) for n in _files(data)} == before
