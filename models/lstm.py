@@ -32,7 +32,7 @@ import tensorflow as tf
 from t2x import registry
 from t2x.model import T2XModel
 from t2x.models.basic import initializer_from_hparams
-from t2x.models.transformer import embedding_to_padding, shift_right_3d
+from t2x.layers import embedding_to_padding, shift_right_3d
 
 NEG_INF = -1e9
 

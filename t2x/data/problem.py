@@ -221,8 +221,7 @@ class Problem:
 
         def prepare():  # once, when the first split has a shard to (re)write
             if not prepared:
-                encoders.update(self._prepare_for_generation(data_dir, tmp_dir))
-                prepared.append(True)
+                prepared.append(encoders.update(self._prepare_for_generation(data_dir, tmp_dir)) or True)
 
         try:
             reports = {}
@@ -278,16 +277,14 @@ class Problem:
         base = os.path.join(data_dir, f"{self.dataset_filename()}-{dataset_split}")
         return [f"{base}-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)]
 
-    def training_filepaths(self, data_dir, num_shards, shuffled=True):  # T2T name
-        del shuffled
+    # T2T's names (``shuffled`` is ignored: shards are shuffled on disk or not at all).
+    def training_filepaths(self, data_dir, num_shards, shuffled=True):
         return self.filepaths(data_dir, DatasetSplit.TRAIN, num_shards)
 
-    def dev_filepaths(self, data_dir, num_shards, shuffled=True):  # T2T name
-        del shuffled
+    def dev_filepaths(self, data_dir, num_shards, shuffled=True):
         return self.filepaths(data_dir, DatasetSplit.EVAL, num_shards)
 
-    def test_filepaths(self, data_dir, num_shards, shuffled=True):  # T2T name
-        del shuffled
+    def test_filepaths(self, data_dir, num_shards, shuffled=True):
         return self.filepaths(data_dir, DatasetSplit.TEST, num_shards)
 
     def _split_spec(self, dataset_split: str) -> SplitSpec:
@@ -480,8 +477,7 @@ class Problem:
                batch_size: Optional[int] = None, seed: Optional[int] = None,
                deterministic: bool = False, drop_remainder: Optional[bool] = None):
         """The finishing half, inside ``tf.data``: parse batches (as ``read`` yields them) ->
-        ``preprocess_example`` (per parse batch with ``batch_preprocess``, else per example)
-        -> ``_rev``/``_copy`` -> batches -> prefetch.
+        ``examples`` (augmented, preprocessed, ``_rev``/``_copy``) -> batches -> prefetch.
 
         Batching: ``batch_size`` examples, or for ``variable_length`` problems T2T's length
         buckets with a ``batch_size`` token budget (``use_fixed_batch_size``: ``batch_size``
@@ -490,7 +486,6 @@ class Problem:
         """
         import tensorflow as tf
 
-        autotune = tf.data.AUTOTUNE
         is_training = mode == Mode.TRAIN
         ds = self.examples(parse_batches, mode, hparams, seed=seed, deterministic=deterministic)
         packed_length = self.packed_length(hparams) if is_training else 0
@@ -505,12 +500,12 @@ class Problem:
             elif self.variable_length:
                 ds = self._batch_by_length(ds, batch_size, is_training, hparams, drop)
             else:
-                ds = ds.batch(batch_size, drop_remainder=drop, num_parallel_calls=autotune,
+                ds = ds.batch(batch_size, drop_remainder=drop, num_parallel_calls=tf.data.AUTOTUNE,
                               deterministic=deterministic)
             shuffle_batches = int(hparams.get("batch_shuffle_size", 0) or 0) if hparams is not None else 0
             if is_training and shuffle_batches > 1:
                 ds = ds.shuffle(shuffle_batches, seed=seed, reshuffle_each_iteration=True)
-        return ds.prefetch(autotune)
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     def examples(self, parse_batches, mode: str, hparams: Optional[HParams] = None, *,
                  seed: Optional[int] = None, deterministic: bool = False):
@@ -586,12 +581,9 @@ class Problem:
 
 def default_problem_hparams() -> HParams:
     """The problem hparams every problem starts from (T2T's ``_default_hparams``)."""
-    return HParams(
-        modality={}, vocab_size={},
-        input_space_id=0, target_space_id=0,
-        loss_multiplier=1.0, batch_size_multiplier=1,
-        max_input_seq_length=0, max_target_seq_length=0,
-        stop_at_eos=False, data_dir=None)
+    return HParams(modality={}, vocab_size={}, input_space_id=0, target_space_id=0, loss_multiplier=1.0,
+                   batch_size_multiplier=1, max_input_seq_length=0, max_target_seq_length=0,
+                   stop_at_eos=False, data_dir=None)
 
 
 def _swap_or_copy(features: Dict[str, Any], was_reversed: bool, was_copy: bool) -> Dict[str, Any]:

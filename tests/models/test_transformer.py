@@ -13,8 +13,8 @@ from t2x import registry
 from t2x.hparam import HParams
 from t2x.model import model_for
 from model_test_utils import train_losses
-from t2x.models.transformer import (Transformer, embedding_to_padding, get_timing_signal_1d,
-                                    shift_right_3d)
+from t2x.layers import embedding_to_padding, get_timing_signal_1d, shift_right_3d
+from t2x.models.transformer import Transformer
 
 VOCAB = 4  # tiny_algo: PAD, EOS, two symbols
 

@@ -15,7 +15,7 @@ FLOORS = {
     "t2x": 5, "t2x.errors": 1, "t2x.fileio": 1, "t2x.registry": 1, "t2x.hparam": 1,
     "t2x.catalogue": 1,
     "t2x.data": 2,
-    "t2x.modalities": 3, "t2x.model": 3, "t2x.decoding": 3, "t2x.metrics": 3, "t2x.bleu": 3,
+    "t2x.layers": 3, "t2x.modalities": 3, "t2x.model": 3, "t2x.decoding": 3, "t2x.metrics": 3, "t2x.bleu": 3,
     "t2x.training": 4,
     "t2x.scripts": 5,
 }
@@ -36,7 +36,7 @@ def _modules():
                     yield ".".join([package] + parts), os.path.join(dirpath, name)
 
 
-PACKAGES = ("t2x.data", "t2x.training", "t2x.scripts")
+PACKAGES = ("t2x.data", "t2x.layers", "t2x.training", "t2x.scripts")
 
 
 def _floor(module):

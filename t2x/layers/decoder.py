@@ -1,0 +1,66 @@
+"""Fast (cached) decoding of any stack of ``Sublayer``s: T2T's ``fast_decode`` body.
+
+A decoder stack is, per layer ``i``: a causal self-attention block
+``self_attention[i]``, optionally an encoder-decoder attention block ``encdec[i]`` and a
+feed-forward block ``ffn[i]`` (``t2x.layers.sublayers.Sublayer``s around
+``MultiheadAttention`` and ``DenseReluDense``). The same block may stand at several places
+(a universal transformer applies one layer ``num_rec_steps`` times): each place keeps its
+own cache.
+
+``init_cache`` makes, per place, zero buffers for the keys and values of the positions
+decoded so far, ``[n, heads, decode_length, depth]`` (``n = batch * beams``), and projects
+the encoder output once for the enc-dec blocks. ``step`` runs one position ``i`` (``x``
+``[n, 1, D]``, embedded, with its timing signal) through the stack: each self-attention
+block projects the new position, writes its keys and values at ``i`` and attends over
+positions ``<= i``. One step costs one position instead of a re-run of the prefix, with the
+logits of the slow path. Both run inside ``tf.function`` (``t2x.decoding``'s loops).
+"""
+
+from typing import Any, Dict, Sequence
+
+import tensorflow as tf
+
+from t2x.layers.attention import NEG_INF
+
+
+def init_cache(self_attention: Sequence, encdec: Sequence, batch: int, decode_length: int, dtype,
+               encoder_output=None, encdec_bias=None) -> Dict[str, Any]:
+    """``{"layers": [{"k", "v"[, "encdec_k", "encdec_v"]} per place][, "encdec_bias"]}``."""
+    layers = []
+    for i, block in enumerate(self_attention):
+        attention = block.fn
+        depth_k = attention.key_depth // attention.num_heads
+        depth_v = attention.v.units // attention.num_heads
+        layer = {"k": tf.zeros([batch, attention.num_heads, decode_length, depth_k], dtype),
+                 "v": tf.zeros([batch, attention.num_heads, decode_length, depth_v], dtype)}
+        if encoder_output is not None and encdec:
+            layer["encdec_k"], layer["encdec_v"] = encdec[i].fn.project_memory(encoder_output)
+        layers.append(layer)
+    cache = {"layers": layers}
+    if encdec_bias is not None:
+        cache["encdec_bias"] = encdec_bias
+    return cache
+
+
+def step(x, i, cache: Dict[str, Any], decode_length: int, self_attention: Sequence,
+         encdec: Sequence, ffn: Sequence):
+    """Position ``i`` (``x [n, 1, D]``) through the stack -> (``[n, 1, D]``, the new cache)."""
+    position = tf.range(decode_length)
+    self_bias = tf.where(position <= i, 0.0, NEG_INF)[None, None, None, :]
+    write = tf.one_hot(i, decode_length, dtype=x.dtype)[None, None, :, None]
+    new_layers = []
+    for index, (attention_block, ffn_block) in enumerate(zip(self_attention, ffn)):
+        layer = dict(cache["layers"][index])
+        y = attention_block.pre(x)
+        k_new, v_new = attention_block.fn.project_memory(y)  # [n, heads, 1, d]
+        layer["k"] = layer["k"] + write * k_new
+        layer["v"] = layer["v"] + write * v_new
+        y = attention_block.fn.attend(y, layer["k"], layer["v"], self_bias)
+        x = attention_block.post(y, previous=x)
+        if "encdec_k" in layer:
+            block = encdec[index]
+            y = block.fn.attend(block.pre(x), layer["encdec_k"], layer["encdec_v"], cache["encdec_bias"])
+            x = block.post(y, previous=x)
+        x = ffn_block(x)
+        new_layers.append(layer)
+    return x, dict(cache, layers=new_layers)
