@@ -29,38 +29,34 @@ from typing import Optional, Sequence
 import gin
 
 from t2x import registry
+from t2x.data import text_lines
 from t2x.data.text_problems import Text2ClassProblem, Text2SelfProblem, Text2TextProblem
-from t2x.data.problem import DataMissingError, DatasetSplit, ProblemConfigError, SplitSpec
+from t2x.data.problem import DatasetSplit, ProblemConfigError, SplitSpec
 from t2x.errors import DataError
 
 
-def existing_file(path: str) -> str:
-    """``path`` user-expanded, or a DataMissingError naming it when there is no such file."""
-    path = os.path.expanduser(path)
-    if not os.path.exists(path):
-        raise DataMissingError(f"{path}: no such file (check the --gin_param that sets it)")
-    return path
+def existing_file(path: str, name: str = "") -> str:
+    """``path`` user-expanded, when it names a file this process can read; else a one-line
+    error naming it (and ``name``, the gin binding that set it): no such file
+    (``DataMissingError``), a directory or no permission (``DataError``)."""
+    fix = (f"pass a text file, one example a line: --gin_param=\"{name}='path'\"" if name
+           else "check the --gin_param that sets it")
+    return text_lines.check_readable(path, name, fix)
 
 
-def read_lines(path: str):
-    """Lines of a plain or gzipped UTF-8 file, newline stripped; bytes that are not UTF-8
-    are a DataError naming ``file:line``."""
-    path = existing_file(path)
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                yield raw.decode("utf-8").rstrip("\n").rstrip("\r")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{n}: not UTF-8 ({e.reason} at byte {e.start} of the line); "
-                                "convert the file to UTF-8 (e.g. iconv -t UTF-8)") from None
+def read_lines(path: str, name: str = ""):
+    """Lines of a plain or gzipped UTF-8 file, newline stripped; a file that cannot be read
+    and bytes that are not UTF-8 (``file:line``) are one-line errors (``t2x.data.text_lines``)."""
+    path = existing_file(path, name)
+    for _, line in text_lines.read_lines(path, name, check=False):
+        yield line
 
 
 def count_lines(path: str) -> Optional[int]:
     """The number of lines of a plain or gzipped file (None when it does not exist), read in
     1 MiB blocks: about a second per GiB of plain text."""
     path = os.path.expanduser(path)
-    if not os.path.exists(path):
+    if not os.path.isfile(path):  # missing, or a directory: refused when the samples are read
         return None
     opener = gzip.open if path.endswith(".gz") else open
     count, last = 0, b"\n"
@@ -71,9 +67,9 @@ def count_lines(path: str) -> Optional[int]:
     return count + (last != b"\n")
 
 
-def read_parallel(inputs_path: str, targets_path: str):
+def read_parallel(inputs_path: str, targets_path: str, inputs_name: str = "", targets_name: str = ""):
     """Pairs of lines of two line-aligned files; files of different lengths are a DataError."""
-    inputs, targets = read_lines(inputs_path), read_lines(targets_path)
+    inputs, targets = read_lines(inputs_path, inputs_name), read_lines(targets_path, targets_name)
     n = 0
     for n, (source, target) in enumerate(itertools.zip_longest(inputs, targets), 1):
         if source is None or target is None:
@@ -96,11 +92,16 @@ class _FromFiles:
         self.file_byte_budget, self.max_subtoken_length = file_byte_budget, max_subtoken_length
 
     def _path(self, attr: str) -> str:
+        """The file of gin binding ``attr``, checked: set, a file, readable (one-line errors
+        naming the binding)."""
         value = getattr(self, attr)
         if not value:
             raise ProblemConfigError(f"{type(self).__name__}.{attr} is not set; pass "
                              f"--gin_param=\"{type(self).__name__}.{attr}='path'\"")
-        return value
+        return existing_file(value, f"{type(self).__name__}.{attr}")
+
+    def _lines(self, attr: str):
+        return read_lines(self._path(attr), f"{type(self).__name__}.{attr}")
 
     @property
     def dataset_splits(self):
@@ -114,7 +115,7 @@ class _FromFiles:
 
     def vocab_source_files(self, data_dir, tmp_dir):
         """The train files, sampled with seeks for a subword vocabulary (plain text lines)."""
-        return [existing_file(self._path(attr)) for attr in self._vocab_attrs]
+        return [self._path(attr) for attr in self._vocab_attrs]
 
 
 @registry.register_problem
@@ -137,7 +138,9 @@ class TranslateFromFiles(_FromFiles, Text2TextProblem):
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         prefix = "train" if dataset_split == DatasetSplit.TRAIN else "dev"
-        for source, target in read_parallel(self._path(f"{prefix}_inputs"), self._path(f"{prefix}_targets")):
+        name = type(self).__name__
+        for source, target in read_parallel(self._path(f"{prefix}_inputs"), self._path(f"{prefix}_targets"),
+                                            f"{name}.{prefix}_inputs", f"{name}.{prefix}_targets"):
             if source.strip() and target.strip():
                 yield {"inputs": source.strip(), "targets": target.strip()}
 
@@ -158,8 +161,7 @@ class LanguagemodelFromFiles(_FromFiles, Text2SelfProblem):
         self._set_options(vocab_type, approx_vocab_size, train_shards, file_byte_budget, max_subtoken_length)
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
-        path = self._path("train" if dataset_split == DatasetSplit.TRAIN else "dev")
-        for line in read_lines(path):
+        for line in self._lines("train" if dataset_split == DatasetSplit.TRAIN else "dev"):
             if line.strip():
                 yield {"targets": line.strip()}
 
@@ -180,8 +182,9 @@ class TextClassificationFromFiles(_FromFiles, Text2ClassProblem):
         self._set_options(vocab_type, approx_vocab_size, train_shards, file_byte_budget, max_subtoken_length)
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
-        path = self._path("train" if dataset_split == DatasetSplit.TRAIN else "dev")
-        for n, line in enumerate(read_lines(path), 1):
+        attr = "train" if dataset_split == DatasetSplit.TRAIN else "dev"
+        path = self._path(attr)
+        for n, line in enumerate(self._lines(attr), 1):
             if not line.strip():
                 continue
             label, sep, text = line.partition("\t")

@@ -22,14 +22,18 @@ flags.DEFINE_enum("tokenize", "13a", ["13a", "intl", "none", "char", "zh"], "sac
 
 
 def _read(flag: str):
+    """The lines of --translation or --reference; a missing, unreadable or non-UTF-8 file is
+    one line (``file:line`` for bad bytes)."""
+    from t2x.data.text_lines import read_lines
+
     path = FLAGS[flag].value
     if not path:
         common.fail(BINARY, f"--{flag} is required")
+    fix = f"name a UTF-8 text file, one sentence a line, in --{flag}"
     try:
-        with open(path, encoding="utf-8") as f:
-            return [line.rstrip("\n") for line in f]
-    except OSError as e:
-        common.fail(BINARY, f"--{flag}={path} cannot be read ({e.strerror})")
+        return [line for _, line in read_lines(path, f"--{flag}", fix)]
+    except FileNotFoundError:  # t2x's DataMissingError, in the words of the other cases
+        common.fail(BINARY, f"--{flag}={path} cannot be read: no such file; {fix}")
 
 
 def main(argv):

@@ -16,6 +16,8 @@ shards are byte-identical to the local writer's for the same seed (``t2x.data.be
             --temp_location=gs://B/tmp --setup_file=./setup.py"
 """
 
+import os
+
 from absl import app, flags
 
 from t2x.scripts import common
@@ -46,6 +48,13 @@ def main(argv):
 
     if FLAGS.beam_pipeline_options and not FLAGS.beam:
         common.fail(BINARY, "--beam_pipeline_options is given without --beam; add --beam")
+    if FLAGS.tfds_data_dir and os.path.isfile(os.path.expanduser(FLAGS.tfds_data_dir)):
+        common.fail(BINARY, f"--tfds_data_dir={FLAGS.tfds_data_dir} is a file, not a directory: name the "
+                    "directory TFDS prepares datasets in (default ~/tensorflow_datasets)")
+    if FLAGS.beam:  # bad Beam options fail before anything is read or written
+        from t2x.data import beam
+
+        beam.pipeline_options(FLAGS.beam_pipeline_options)
     common.parse_gin(BINARY)
     for line in datagen.generate(FLAGS.problem, data_dir=FLAGS.data_dir, tmp_dir=FLAGS.tmp_dir,
                                  task_id=FLAGS.task_id, num_processes=FLAGS.num_processes,

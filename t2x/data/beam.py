@@ -72,12 +72,34 @@ def pipeline_options(flags: str):
     """``PipelineOptions`` from a string of Beam's own flags (``""``: the default,
     ``DEFAULT_PIPELINE_OPTIONS``, 2 worker processes on this machine). An option no Beam
     options class knows is a ``ConfigError`` naming the closest known ones (Beam itself
-    would only warn)."""
+    would only warn); so are unbalanced quotes and a ``--runner`` Beam cannot create
+    (checked by creating it: no pipeline runs)."""
     require_beam()
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.runners.runner import create_runner
 
-    argv = shlex.split(flags or DEFAULT_PIPELINE_OPTIONS)
+    try:
+        argv = shlex.split(flags or DEFAULT_PIPELINE_OPTIONS)
+    except ValueError as e:  # shlex: "No closing quotation", "No escaped character"
+        raise ConfigError(f"--beam_pipeline_options={flags!r} cannot be split into flags ({e}); close "
+                          "its quotes, e.g. --beam_pipeline_options=\"--runner=FnApiRunner "
+                          "--direct_num_workers=2\"") from None
+    stray = [a for a in argv if not a.startswith("-")]
+    if stray and not any(a.startswith("-") and "=" not in a for a in argv):
+        raise ConfigError(f"--beam_pipeline_options: {stray[0]!r} is not a --flag; Beam's options are "
+                          "--name=value, e.g. --runner=FnApiRunner --direct_num_workers=2")
     options = PipelineOptions(argv)
+    runner = options.view_as(StandardOptions).runner
+    if runner:
+        try:
+            create_runner(runner)
+        except (ValueError, ImportError) as e:
+            known = ("DirectRunner, FnApiRunner, PrismRunner, DataflowRunner, FlinkRunner, SparkRunner, "
+                     "PortableRunner")
+            hint = did_you_mean(runner, known.split(", "), cutoff=0.8, prefix=" (did you mean ", suffix="?)")
+            why = f" (cannot import it: {e})" if isinstance(e, ImportError) else ""
+            raise ConfigError(f"--beam_pipeline_options: --runner={runner} is not a Beam runner{hint}{why}; "
+                              f"use one of {known}, or a runner class's full path (my.module.MyRunner)") from None
     beam_logger = std_logging.getLogger("apache_beam.options.pipeline_options")
     level = beam_logger.level
     beam_logger.setLevel(std_logging.ERROR)  # its "Discarding unparseable args": ours says more

@@ -8,6 +8,7 @@
 Floor 2 (data). Every bad input is a ``T2XError`` (one line in the binary).
 """
 
+import os
 from typing import Callable, List, Optional
 
 from absl import logging
@@ -29,6 +30,10 @@ def generate(problem: str, *, data_dir: Optional[str] = None, tmp_dir: Optional[
     ``"<problem> <split>: <n> shard(s) in <dir>: wrote ... | already complete"``."""
     if num_processes < 1:
         raise ConfigError(f"--num_processes must be >= 1, got {num_processes}")
+    if not -1 <= task_id < num_processes:
+        raise ConfigError(f"--task_id={task_id} is outside [0, --num_processes={num_processes}): machine "
+                          f"task_id of num_processes writes the shards whose index % num_processes == task_id; "
+                          "give each machine --task_id=0..num_processes-1 (or -1: all shards here)")
     if beam_pipeline_options is not None and (num_processes != 1 or task_id >= 0):
         raise ConfigError("--beam splits the shards between Beam's workers: drop --num_processes/"
                           "--task_id (set the workers in --beam_pipeline_options, e.g. "
@@ -36,6 +41,9 @@ def generate(problem: str, *, data_dir: Optional[str] = None, tmp_dir: Optional[
     prob = registry.problem(problem)
     data_dir = resolve_dir("data_dir", data_dir, DEFAULT_DATA_DIR, announce)
     tmp_dir = resolve_dir("tmp_dir", tmp_dir, default_tmp_dir(data_dir), announce)
+    for flag, path in (("data_dir", data_dir), ("tmp_dir", tmp_dir)):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ConfigError(f"--{flag}={path} is a file, not a directory: name a directory (made if missing)")
     if beam_pipeline_options is not None:
         from t2x.data import beam
 

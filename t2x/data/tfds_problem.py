@@ -32,6 +32,7 @@ own ``download_and_prepare``.
 """
 
 import os
+import re
 import tempfile
 import time
 import types
@@ -91,11 +92,57 @@ class TfdsProblem(Problem):
             try:
                 self._builder = tfds.builder(self.spec, data_dir=self.tfds_data_dir)
             except tfds.core.registered.DatasetNotFoundError:
+                wrong = self._spec_error()
+                if wrong:
+                    raise ProblemConfigError(wrong) from None
                 name = self.spec.split("/")[0].split(":")[0]
                 near = closest_names(name, tfds.list_builders(with_community_datasets=False))
                 raise ProblemConfigError(f"tfds:{self.spec}: TFDS has no dataset {name!r}"
                                          + (f"; did you mean {', '.join(near)}?" if near else "")) from None
+            except (ValueError, AssertionError):  # TFDS's words for an unknown config or version
+                wrong = self._spec_error()
+                if wrong is None:
+                    raise
+                raise ProblemConfigError(wrong) from None
         return self._builder
+
+    def _spec_error(self) -> Optional[str]:
+        """What is wrong with ``<name>[/<config>][:<version>]`` (an unknown config, a version
+        the builder does not have, a version that is not one), or None when TFDS's builder
+        class finds nothing wrong with it."""
+        import tensorflow_datasets as tfds
+
+        rest, _, version = self.spec.partition(":")
+        name, _, config = rest.partition("/")
+        try:
+            cls = tfds.builder_cls(name)
+        except tfds.core.registered.DatasetNotFoundError:
+            return None
+        configs = {c.name: c for c in getattr(cls, "BUILDER_CONFIGS", None) or []}
+        if config and not configs:
+            return (f"tfds:{self.spec}: {name} has no configs (no /{config}): "
+                    f"--problem=tfds:{name}" + (f":{version}" if version else ""))
+        if config and config not in configs:
+            known = ", ".join(sorted(configs)[:12]) + (", ..." if len(configs) > 12 else "")
+            near = closest_names(config, configs)
+            return (f"tfds:{self.spec}: {name} has no config {config!r}"
+                    + (f" (did you mean {' or '.join(near)}?)" if near else "")
+                    + f"; its configs: {known}; --problem=tfds:{name}/<config>[:<version>]")
+        if not version:
+            return None
+        chosen = configs.get(config) if config else None
+        versions = [str(v) for v in ([getattr(chosen, "version", None)] if chosen else [])
+                    + [getattr(cls, "VERSION", None)] + list(getattr(cls, "SUPPORTED_VERSIONS", None) or [])
+                    if v is not None]
+        versions = list(dict.fromkeys(versions))
+        label = f"{name}/{config}" if config else name
+        if not re.fullmatch(r"(\d+|\*)\.(\d+|\*)\.(\d+|\*)", version):
+            return (f"tfds:{self.spec}: {version!r} is not a version (<major>.<minor>.<patch>); {label} has "
+                    f"{', '.join(versions) or 'no version'}: --problem=tfds:{label}:{versions[0] if versions else '1.0.0'}")
+        if not any(tfds.core.Version(v).match(version) for v in versions):
+            return (f"tfds:{self.spec}: {label} has no version {version}; it has {', '.join(versions)}: "
+                    f"--problem=tfds:{label}:{versions[0]} (or no :<version> for the newest)")
+        return None
 
     def check_prepared(self) -> None:
         builder = self.builder
@@ -113,6 +160,37 @@ class TfdsProblem(Problem):
             names = set(self.builder.info.splits.keys())
             split = "validation" if "validation" in names else "test"
         return split
+
+    def check_splits(self, splits=None) -> None:
+        """Host, when training or datagen starts (``missing_shards``, ``generate_data``), on a
+        prepared dataset: each of ``splits`` (t2x names, default train and dev; test when
+        ``test_split`` is set) maps to a TFDS split or slice that exists and is not empty,
+        else a ProblemConfigError naming the gin binding, the dataset's splits and the fix --
+        so that a bad ``dev_split`` fails before training, not at the first evaluation."""
+        gin_names = {DatasetSplit.TRAIN: "train_split", DatasetSplit.EVAL: "dev_split",
+                     DatasetSplit.TEST: "test_split"}
+        if splits is None:
+            splits = [DatasetSplit.TRAIN, DatasetSplit.EVAL] + (
+                [DatasetSplit.TEST] if self.splits[DatasetSplit.TEST] != "test" else [])
+        info = self.builder.info.splits
+        have = ", ".join(f"{k} ({v.num_examples})" for k, v in info.items())
+        for split in splits:
+            if split not in gin_names:
+                continue
+            value = self.tfds_split(split)
+            gin_name = gin_names[split]
+            fix = (f"its splits: {have}; slices as train[:90%] or train[-100:] work: "
+                   f"--gin_param=\"TfdsProblem.{gin_name}='...'\"")
+            try:
+                examples = info[value].num_examples
+            except (ValueError, KeyError) as e:
+                reason = str(e).strip().splitlines()[0].split(" See format at")[0].rstrip(". ")
+                set_by = (f"TfdsProblem.{gin_name}={value!r}" if self.splits[split] is not None else
+                          f"the dev split (no TfdsProblem.dev_split: validation, else test) {value!r}")
+                raise ProblemConfigError(f"tfds:{self.spec}: {set_by}: {reason}; {fix}") from None
+            if examples <= 0:
+                raise ProblemConfigError(f"tfds:{self.spec}: TfdsProblem.{gin_name}={value!r} selects no "
+                                         f"examples; {fix}")
 
     # -- features ------------------------------------------------------------------------
     def _connectors(self) -> Dict[str, Any]:
@@ -282,10 +360,12 @@ class TfdsProblem(Problem):
         return [SplitSpec(DatasetSplit.TRAIN, 1), SplitSpec(DatasetSplit.EVAL, 1)]
 
     def missing_shards(self, data_dir, splits=None):
-        """Nothing is sharded by t2x: refuses at once when TFDS has not prepared the dataset,
-        and names the vocabulary when it is still to build."""
-        del splits
+        """Nothing is sharded by t2x: refuses at once when TFDS has not prepared the dataset
+        or a split of ``splits`` (default train and dev) names no TFDS split
+        (``check_splits``: the trainer calls this before training), and names the vocabulary
+        when it is still to build."""
         self.check_prepared()
+        self.check_splits(splits)
         if self._text_keys() and self.vocab_type != "character":
             path = os.path.join(data_dir, self.vocab_filename)
             return [] if os.path.exists(path) else [path]
@@ -301,6 +381,7 @@ class TfdsProblem(Problem):
 
             config = tfds.download.DownloadConfig(manual_dir=os.path.join(tmp_dir, "manual") if tmp_dir else None)
             builder.download_and_prepare(download_config=config)
+        self.check_splits()
         self._build_vocab(data_dir)
         seconds = time.monotonic() - start
         reports = {}

@@ -81,3 +81,35 @@ def test_a_class_label_outside_the_range_is_an_error():
     assert problem.encode_sample({"inputs": "good", "label": 1}, encoders)["targets"] == [1]
     with pytest.raises(DataError, match=r"label 2 is outside \[0, 2\)"):
         problem.encode_sample({"inputs": "odd", "label": 2}, encoders)
+
+
+def test_a_directory_a_missing_or_unreadable_file_names_its_gin_binding(tmp_path, monkeypatch):
+    import pytest
+
+    from t2x import registry
+    from t2x.data import text_lines
+    from t2x.data.problem import DatasetSplit
+    from t2x.errors import DataError, DataMissingError
+
+    ok = tmp_path / "ok.txt"
+    ok.write_text("a b\nc d\n")
+    problem = registry.problem("translate_from_files")
+    problem.train_inputs, problem.train_targets = str(tmp_path), str(ok)  # a directory
+    with pytest.raises(DataError, match=rf"^TranslateFromFiles.train_inputs={tmp_path} is a directory, not a text "
+                                        r"file: pass a text file, one example a line: --gin_param="):
+        problem.vocab_source_files(str(tmp_path), str(tmp_path))  # the subword vocabulary's path
+    with pytest.raises(DataError, match="train_inputs=.* is a directory"):
+        next(problem.generate_samples(str(tmp_path), str(tmp_path), DatasetSplit.TRAIN))
+    assert problem.num_samples(str(tmp_path), str(tmp_path), DatasetSplit.TRAIN) is None  # no crash counting
+    problem.train_inputs = str(tmp_path / "none.txt")
+    with pytest.raises(DataMissingError, match=r"train_inputs=.*none.txt: no such file"):
+        next(problem.generate_samples(str(tmp_path), str(tmp_path), DatasetSplit.TRAIN))
+    problem.train_inputs = str(ok)
+
+    def denied(path, *args, **kwargs):  # root reads any file: the permission error is simulated
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(text_lines, "open", denied, raising=False)
+    with pytest.raises(DataError, match=r"train_inputs=.*ok.txt cannot be read \(permission denied\): make it "
+                                        r"readable \(chmod a\+r"):
+        next(problem.generate_samples(str(tmp_path), str(tmp_path), DatasetSplit.TRAIN))

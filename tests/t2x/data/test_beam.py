@@ -158,3 +158,20 @@ def test_bad_beam_options_and_flags_are_one_line_errors():
     assert t2x_beam.pipeline_options("").get_all_options()["direct_num_workers"] == 2
     with pytest.raises(ConfigError, match="drop --num_processes/--task_id"):
         datagen_lib.generate("tiny_algo", num_processes=2, beam_pipeline_options="")
+
+
+def test_unknown_runner_and_unclosed_quotes_are_refused_before_any_pipeline():
+    from t2x.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"--runner=NoSuchRunner is not a Beam runner; use one of DirectRunner, "
+                                          r"FnApiRunner"):
+        t2x_beam.pipeline_options("--runner=NoSuchRunner")
+    with pytest.raises(ConfigError, match=r"--runner=DirectRuner is not a Beam runner \(did you mean DirectRunner"):
+        t2x_beam.pipeline_options("--runner=DirectRuner")
+    with pytest.raises(ConfigError, match=r"--runner=no_such.module.Runner is not a Beam runner \(cannot import"):
+        t2x_beam.pipeline_options("--runner=no_such.module.Runner")
+    with pytest.raises(ConfigError, match=r"cannot be split into flags \(No closing quotation\); close its quotes"):
+        t2x_beam.pipeline_options("--runner='FnApiRunner --direct_num_workers=2")
+    with pytest.raises(ConfigError, match=r"'runner=FnApiRunner' is not a --flag"):
+        t2x_beam.pipeline_options("runner=FnApiRunner")
+    assert t2x_beam.pipeline_options("--runner=FnApiRunner --project P").get_all_options()["project"] == "P"

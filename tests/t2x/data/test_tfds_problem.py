@@ -182,3 +182,42 @@ def test_unprepared_dataset_offline_fails_fast_in_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
     typo = run("t2x_trainer", "--problem=tfds:mnistt", "--model=basic_fc_relu", f"--tfds_data_dir={tmp_path}")
     assert typo.returncode == 1 and "did you mean" in typo.stderr.strip().splitlines()[-1]
+
+
+def test_unknown_config_version_and_bad_splits_are_one_line_before_training(tfds_env):
+    from t2x import catalogue, registry
+    from t2x.data.problem import ProblemConfigError
+
+    root, common = tfds_env
+    prepare(tfds_env, "tiny_digits_tfds")  # train and test splits, no validation
+    catalogue.import_usr_dir(common[0].split("=", 1)[1])
+    for spec, message in (("mnist/nope", "tfds:mnist/nope: mnist has no configs (no /nope): --problem=tfds:mnist"),
+                          ("mnist:99.0.0", "mnist has no version 99.0.0; it has 3.0.1: --problem=tfds:mnist:3.0.1"),
+                          ("mnist:latest", "'latest' is not a version (<major>.<minor>.<patch>); mnist has 3.0.1"),
+                          ("tiny_digits_tfds:2.0.0", "tiny_digits_tfds has no version 2.0.0; it has 1.0.0")):
+        problem = registry.problem(f"tfds:{spec}")
+        problem.tfds_data_dir = str(root / "tfds")
+        with pytest.raises(ProblemConfigError) as info:
+            problem.builder
+        assert message in str(info.value)
+
+    def digits(**splits):
+        problem = registry.problem("tfds:tiny_digits_tfds")
+        problem.tfds_data_dir = str(root / "tfds")
+        problem.splits.update(splits)
+        return problem
+
+    digits().check_splits()  # dev: no validation split, so test
+    digits(dev="train[-10:]", test="test[:50%]").check_splits()
+    for splits, message in (({"dev": "train[:abc]"}, "TfdsProblem.dev_split='train[:abc]': Error parsing split "
+                                                     "'train[:abc]'; its splits: train (90), test (30)"),
+                            ({"train": "nosuchsplit"}, "TfdsProblem.train_split='nosuchsplit': Unknown split "
+                                                       "'nosuchsplit'"),
+                            ({"dev": "train[5:2]"}, "TfdsProblem.dev_split='train[5:2]' selects no examples"),
+                            ({"test": "validation"}, "TfdsProblem.test_split='validation': Unknown split")):
+        with pytest.raises(ProblemConfigError) as info:
+            digits(**splits).check_splits()
+        assert message in str(info.value)
+    with pytest.raises(ProblemConfigError, match="dev_split='train\\[:abc\\]'"):  # the trainer's start path
+        digits(dev="train[:abc]").missing_shards(str(root / "data"), ["train", "dev"])
+    digits(dev="train[:abc]").missing_shards(str(root / "data"), ["train"])  # a train-only schedule
