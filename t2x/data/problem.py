@@ -31,60 +31,17 @@ T2T's ``_rev`` and ``_copy`` variants are the same class with ``was_reversed`` /
 ``targets`` made a copy of ``inputs``, after ``preprocess_example``.
 """
 
-import dataclasses
 import inspect
 import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from t2x import registry
-from t2x.errors import ConfigError, DataMissingError  # noqa: F401  (DataMissingError: re-exported)
+from t2x.errors import ConfigError, DataMissingError  # noqa: F401  (re-exported)
 from t2x.hparam import HParams
 
 
-class DatasetSplit:
-    TRAIN = "train"
-    EVAL = "dev"
-    TEST = "test"
-
-
-class Mode:
-    """What a dataset is for (T2T used ``tf.estimator.ModeKeys``, gone from TF 2.16)."""
-    TRAIN = "train"
-    EVAL = "eval"
-    PREDICT = "predict"
-
-
-class ModalityType:
-    """The names of the built-in modalities. Any name registered with
-    ``t2x.modalities.register_modality`` may stand in ``hparams.modality`` too."""
-    SYMBOL = "symbol"
-    CLASS_LABEL = "class_label"
-    IMAGE = "image"
-    REAL = "real"
-    IDENTITY = "identity"
-
-
-@dataclasses.dataclass
-class SplitSpec:
-    """One split to generate and how many shards it is written in."""
-    split: str
-    num_shards: int
-
-
-@dataclasses.dataclass
-class FeatureInfo:
-    """What the model needs to know about one feature."""
-    modality: Optional[str] = None
-    vocab_size: Optional[int] = None
-    encoder: Any = None
-    space_id: int = 0
-
-
-class ProblemConfigError(ConfigError):
-    """A problem is misconfigured (an unset path, a malformed input line); the message says how."""
-
-
-DEFAULT_RANDOM_SEED = 429459  # T2T's datagen default
+from t2x.data.specs import (DEFAULT_RANDOM_SEED, DatasetSplit, FeatureInfo, ModalityType,  # noqa: F401
+                            Mode, ProblemConfigError, SplitSpec)
 
 
 class Problem:
@@ -367,6 +324,19 @@ class Problem:
         (``bleu``, ``rouge_1``, ``rouge_2``, ``rouge_L``, ``edit_distance``, ``wer``).
         The eval loss is always reported. Default: T2T's four."""
         return ["accuracy", "accuracy_top5", "accuracy_per_sequence", "neg_log_perplexity"]
+
+    def eval_problems(self) -> Dict[str, "Problem"]:
+        """Host: what evaluation reports apart, ``{name: problem}``; ``""`` is this problem
+        (``eval/<metric>``), any other name is reported under ``eval/<name>/<metric>``: a
+        mixture's children, or views of this problem's dev split (per task, per module, per
+        length bucket). Default: ``{"": self}``."""
+        return {"": self}
+
+    def summarize_eval(self, results: Dict[str, Dict[str, float]]) -> Dict[str, float]:
+        """Host, after an evaluation: metrics across ``eval_problems`` (``results`` maps each
+        name to its metrics), reported under ``eval/`` (e.g. bAbI's failed tasks). Default: none."""
+        del results
+        return {}
 
     # ---------------------------------------------------------------- reading --
     def example_reading_spec(self) -> Dict[str, Any]:
