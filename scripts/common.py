@@ -58,6 +58,8 @@ def parse_gin(binary: str) -> None:
         fail(binary, f"{where}:{e.args[1][0]}: gin syntax error: {e.args[0]} (an unclosed bracket?)")
     except (ValueError, OSError, KeyError) as e:  # unknown configurable or parameter, missing file
         fail(binary, f"--gin_file/--gin_param: {str(e).strip().splitlines()[0]}")
+    if "tfds_data_dir" in FLAGS and FLAGS.tfds_data_dir and os.path.isfile(os.path.expanduser(FLAGS.tfds_data_dir)):
+        fail(binary, f"--tfds_data_dir={FLAGS.tfds_data_dir} is a file, not a directory: point it at TFDS's data folder")
     if "tfds_data_dir" in FLAGS and FLAGS.tfds_data_dir:  # recorded in the run's config.gin
         gin.bind_parameter("TfdsProblem.tfds_data_dir", os.path.abspath(os.path.expanduser(FLAGS.tfds_data_dir)))
 

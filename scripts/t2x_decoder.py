@@ -9,7 +9,11 @@ checkpoint is used unless --checkpoint_path. The library call is
 ``t2x.training.decoder.decode``. Without
 --decode_from_file it decodes --decode_split (dev by default) and prints its sacreBLEU;
 with --decode_interactive it reads sentences from stdin. Sentences are batched by length
-and written back in file order; progress lines give sentences/s.
+and written back in file order (a blank line stays a blank output line); progress lines
+give sentences/s. An input longer than the run's limit (--decode_hparams=max_input_length,
+default the model's max_length) is cut, with one warning line naming its line number.
+Bad --decode_hparams, an unreadable or non-UTF-8 --decode_from_file and a --decode_to_file
+that cannot be written are refused before the model loads.
 """
 
 import sys
@@ -53,7 +57,7 @@ def main(argv):
         decode_to_file=FLAGS.decode_to_file, decode_split=FLAGS.decode_split,
         decode_interactive=FLAGS.decode_interactive, bleu_tokenize=FLAGS.bleu_tokenize,
         t2x_usr_dir=FLAGS.t2x_usr_dir, emit=lambda line: print(line, flush=True),
-        saved_model=FLAGS.saved_model)
+        saved_model=FLAGS.saved_model, announce=common.announcer(BINARY))
     if not FLAGS.decode_interactive:
         print(f"{BINARY}: {summary}")
     return 0

@@ -50,8 +50,9 @@ def main(argv):
     for name in ("problem", "model", "hparams_set", "hparams_range", "output_dir"):
         if not FLAGS[name].value:
             common.fail(BINARY, f"--{name} is required; --registry_help lists the registered names")
+    from t2x.training import run, tuner  # noqa: F401  run registers the Trainer's gin configurables
+
     common.parse_gin(BINARY)
-    from t2x.training import tuner
 
     expand = lambda path: path and os.path.abspath(os.path.expanduser(path))  # noqa: E731
     config = tuner.TunerConfig(

@@ -322,9 +322,78 @@ def create_hparams(hparams_set: str, overrides: str = "") -> HParams:
     try:
         hp.parse(overrides)
         check_implemented(hp)
+        check_ranges(hp)
     except HParamsError as e:
         raise HParamsError(f"{e} (in --hparams for set '{hparams_set}')") from None
     return hp
+
+
+INT32_MAX = 2 ** 31 - 1  # TensorFlow's shapes and batch sizes are int32 in the compiled step
+
+#: The valid range of the hparams a model or the input pipeline uses as a size, a count, a
+#: rate or a probability: ``{name: (low, high, low_open, high_open, what)}`` (None: no bound).
+#: ``check_ranges`` refuses a set (with its overrides) holding a value outside, naming it.
+HPARAM_RANGES = {
+    "batch_size": (1, INT32_MAX, False, False, "examples (or tokens) per batch"),
+    "hidden_size": (1, INT32_MAX, False, False, "a layer width"),
+    "filter_size": (1, INT32_MAX, False, False, "a layer width"),
+    "num_hidden_layers": (1, INT32_MAX, False, False, "a layer count"),
+    "num_heads": (1, INT32_MAX, False, False, "a head count"),
+    "max_length": (0, INT32_MAX, False, False, "tokens (0: no limit)"),
+    "packed_length": (0, INT32_MAX, False, False, "tokens a packed row holds (0: max_length)"),
+    "min_length_bucket": (1, INT32_MAX, False, False, "tokens"),
+    "batch_shuffle_size": (0, INT32_MAX, False, False, "batches (0: no shuffling)"),
+    "learning_rate_warmup_steps": (0, INT32_MAX, False, False, "steps"),
+    "optimizer_multistep_accumulate_steps": (0, INT32_MAX, False, False, "micro-batches (0 or 1: off)"),
+    "dropout": (0.0, 1.0, False, True, "a probability"),
+    "attention_dropout": (0.0, 1.0, False, True, "a probability"),
+    "relu_dropout": (0.0, 1.0, False, True, "a probability"),
+    "layer_prepostprocess_dropout": (0.0, 1.0, False, True, "a probability"),
+    "label_smoothing": (0.0, 1.0, False, True, "a probability"),
+    "learning_rate": (0.0, None, False, False, "a rate"),
+    "learning_rate_constant": (0.0, None, False, False, "a rate"),
+    "learning_rate_minimum": (0.0, None, False, False, "a rate"),
+    "weight_decay": (0.0, None, False, False, "a rate"),
+    "clip_grad_norm": (0.0, None, False, False, "a norm (0: no clipping)"),
+    "length_bucket_step": (1.0, None, True, False, "the ratio of neighbouring length buckets"),
+}
+
+
+def _range_text(low, high, low_open, high_open) -> str:
+    if high is None:
+        return f"{'>' if low_open else '>='} {low}"
+    if high == INT32_MAX and not high_open:
+        return f">= {low} and <= {INT32_MAX} (2**31 - 1, TensorFlow's int32)"
+    return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+
+def check_ranges(hparams) -> None:
+    """Refuses an hparam outside its valid range (``HPARAM_RANGES``), naming the hparam, the
+    value and the range; hparams a set does not have are not checked."""
+    for name, (low, high, low_open, high_open, what) in HPARAM_RANGES.items():
+        if name not in hparams:
+            continue
+        value = hparams.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # the set's own type is enforced by parse
+        below = value <= low if low_open else value < low
+        above = high is not None and (value >= high if high_open else value > high)
+        if below or above or value != value:  # NaN is outside every range
+            raise HParamsError(f"hparam {name}={value!r} is out of range: {name} must be "
+                               f"{_range_text(low, high, low_open, high_open)} ({what}; --hparams={name}=...)")
+
+
+def check_packed_batch(hparams) -> None:
+    """With ``packed`` (and a token-budget ``batch_size``): refuses a batch_size below
+    packed_length, which would silently become one packed row of packed_length tokens."""
+    packed_length = hparams.get("packed_length", 0) if "packed_length" in hparams else 0
+    if hparams.get("packed", False) and "batch_size" in hparams and not hparams.get("use_fixed_batch_size", False):
+        length = int(packed_length or hparams.get("max_length", 0) or 256)
+        if hparams.get("batch_size") < length:
+            raise HParamsError(
+                f"packed=true with batch_size={hparams.get('batch_size')} < packed_length={length}: a packed "
+                f"batch holds batch_size // packed_length rows of packed_length tokens, so batch_size (tokens) "
+                f"must be >= packed_length; raise batch_size to {length} or more, or lower packed_length")
 
 
 #: Keys of ``basic_params1`` kept so that sets written for T2T read the same, but not

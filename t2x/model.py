@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from t2x import decoding
 from t2x.data.problem import Mode, ModalityType
-from t2x.hparam import HParams, check_implemented
+from t2x.hparam import HParams, check_implemented, check_packed_batch, check_ranges
 from t2x.modalities import Modality, create_modality
 
 
@@ -95,13 +95,23 @@ class T2XModel(keras.Model):
         training set here (dropout rates as given). Default: nothing."""
 
     def bottom(self, features: Dict[str, Any]) -> Dict[str, Any]:
-        """Compiled step: raw features -> body inputs (only features with a modality)."""
+        """Compiled step: raw features -> body inputs (only features with a modality). A
+        class-label problem's ``targets`` may be absent (prediction): the body then gets
+        the label's embedding of a ``[B, 1]`` placeholder, as in training."""
         out = dict(features)
         for name, modality in self.modalities.items():
             if name not in features:
                 continue
             out[name] = (modality.targets_bottom(features[name]) if name == "targets"
                          else modality.bottom(features[name]))
+        targets = self.modalities.get("targets")
+        if "targets" not in features and "inputs" in features and targets is not None \
+                and targets.modality_type == ModalityType.CLASS_LABEL:
+            # A classifier classifies from its inputs alone: a class label's targets_bottom
+            # reads only the label's shape [B, 1] (its values never reach the body), so a
+            # body that reads "targets" (a decoder's one query position) gets at inference
+            # the tensor it gets in training and eval.
+            out["targets"] = targets.targets_bottom(tf.zeros([tf.shape(features["inputs"])[0], 1], tf.int64))
         return out
 
     def body(self, features: Dict[str, Any]):
@@ -191,6 +201,10 @@ class T2XModel(keras.Model):
             prompt = tf.convert_to_tensor(prompt)
             batch_size = tf.shape(prompt)[0]
             prompt_lengths = tf.reduce_sum(tf.cast(tf.not_equal(prompt, 0), tf.int32), axis=1)
+            if decode_length is None:
+                # Each prompt's own limit (extra_length more tokens, then EOS): a short prompt
+                # batched with a long one continues as it does alone.
+                max_lengths = prompt_lengths + extra_length
             decode_length = tf.shape(prompt)[1] + (extra_length if decode_length is None else decode_length)
         else:
             if "batch_size" not in features:
@@ -362,12 +376,14 @@ def check_model_hparams(model_name: str, hparams: HParams) -> None:
     from t2x.errors import ConfigError
 
     check_implemented(hparams)
+    check_ranges(hparams)
     dtype_policy_name(hparams)
     if hparams.get("packed", False) and not registry.model(model_name).supports_packed:
         readers = sorted(name for name in registry.list_models() if registry.model(name).supports_packed)
         raise ConfigError(f"model {model_name} does not read packed batches (packed=true would mix the "
                           f"examples of a row): remove packed from --hparams, or use "
                           f"{' or '.join(readers)}")
+    check_packed_batch(hparams)
 
 
 def build_variables(model: T2XModel, element_spec: Dict[str, tf.TensorSpec]) -> T2XModel:

@@ -13,6 +13,7 @@ into the same batches, hence decoded identically (padding is masked, but a diffe
 would round differently). Outputs come back in the input order.
 """
 
+import os
 import sys
 import time
 from typing import Callable, List, Optional, Sequence, TextIO, Tuple
@@ -22,7 +23,7 @@ from absl import logging
 
 from t2x import decoding
 from t2x.data.problem import Mode
-from t2x.errors import ConfigError
+from t2x.errors import ConfigError, DataError
 from t2x.fileio import write_lines_atomic
 from t2x.hparam import HParams
 from t2x.model import checkpoint_weights, create_model
@@ -38,16 +39,62 @@ def decode_hparams_defaults() -> HParams:
     ``return_beams`` (all beams, tab-separated), ``extra_length`` (decode up to input length
     + this), ``batch_size`` (sentences per batch), ``sampling_method`` ("argmax" or
     "random"), ``sampling_temp``, ``top_k`` (sampling), ``use_cache`` (the model's cached fast
-    path), ``log_every`` (batches between progress lines)."""
+    path), ``log_every`` (batches between progress lines), ``max_input_length`` (T2T's
+    ``max_input_size``: a text input longer than this many tokens, EOS included, is cut, with
+    a warning; 0: the problem's ``max_input_seq_length``, else the model's ``max_length``,
+    else ``DEFAULT_MAX_INPUT_LENGTH``)."""
     return HParams(beam_size=1, alpha=0.6, return_beams=False, extra_length=50, batch_size=32,
-                   sampling_method="argmax", sampling_temp=1.0, top_k=0, use_cache=True, log_every=10)
+                   sampling_method="argmax", sampling_temp=1.0, top_k=0, use_cache=True, log_every=10,
+                   max_input_length=0)
+
+
+DEFAULT_MAX_INPUT_LENGTH = 1024  # tokens: the input cap of a run that sets no max_length
+SAMPLING_METHODS = ("argmax", "random")
 
 
 def parse_decode_hparams(text: str = "") -> HParams:
+    """``decode_hparams_defaults`` with ``text`` (``"beam_size=4,alpha=0.6"``) applied; an
+    unknown name, a value of the wrong type or out of its range (``check_decode_hparams``) is
+    a ``ConfigError`` naming it and the fix."""
     hp = decode_hparams_defaults()
     if text:
         hp.parse(text)
+    check_decode_hparams(hp)
     return hp
+
+
+def check_decode_hparams(hp: HParams) -> None:
+    """Every decode hparam within its range, and no combination that would silently ignore
+    one: ``beam_size >= 1``, ``alpha >= 0``, ``extra_length >= 0``, ``batch_size >= 1``,
+    ``sampling_method`` argmax or random, ``sampling_temp >= 0``, ``top_k >= 0``,
+    ``log_every >= 1``, ``max_input_length`` 0 or >= 2 (a token and EOS); sampling
+    (``random``, ``top_k``) only with ``beam_size=1``; ``top_k`` only with ``random``."""
+    def refuse(name, rule):
+        raise ConfigError(f"--decode_hparams: {name}={hp.get(name)!r} {rule}")
+
+    minimum = {"beam_size": (1, "(1: greedy; N > 1: beam search over N beams), e.g. beam_size=4"),
+               "alpha": (0, "(the length penalty's exponent; 0: none), e.g. alpha=0.6"),
+               "extra_length": (0, "(tokens decoded past the input's length), e.g. extra_length=50"),
+               "batch_size": (1, "(sentences decoded together), e.g. batch_size=32"),
+               "sampling_temp": (0, "(the softmax temperature of sampling_method=random), e.g. sampling_temp=0.7"),
+               "top_k": (0, "(sample among the k likeliest tokens; 0: all), e.g. top_k=40"),
+               "log_every": (1, "(batches between progress lines), e.g. log_every=10"),
+               "max_input_length": (0, "(tokens of a text input kept, EOS included; 0: the run's limit), "
+                                       "e.g. max_input_length=256")}
+    for name, (low, why) in minimum.items():
+        if not hp.get(name) >= low:  # NaN too
+            refuse(name, f"must be >= {low} {why}")
+    if hp.max_input_length == 1:
+        refuse("max_input_length", "leaves no room for a token before EOS: use 0 (the run's limit) or >= 2")
+    if hp.sampling_method not in SAMPLING_METHODS:
+        refuse("sampling_method", f"is not one of {', '.join(SAMPLING_METHODS)}: argmax is greedy (or beam "
+                                  "search with beam_size > 1), random samples (sampling_temp, top_k)")
+    if hp.beam_size > 1 and hp.sampling_method == "random":
+        raise ConfigError(f"--decode_hparams: sampling_method='random' with beam_size={hp.beam_size}: beam "
+                          "search does not sample; use beam_size=1 to sample, or drop sampling_method=random")
+    if hp.top_k and hp.sampling_method != "random":
+        raise ConfigError(f"--decode_hparams: top_k={hp.top_k} applies only to sampling: add "
+                          "sampling_method=random (with beam_size=1), or drop top_k")
 
 
 def infer_kwargs(hp: HParams) -> dict:
@@ -118,14 +165,55 @@ class SequenceDecoder:
         return results
 
     # -- text -----------------------------------------------------------------------
-    def encode_input(self, line: str) -> List[int]:
-        from t2x.data.text_encoder import EOS_ID
+    @property
+    def max_input_length(self) -> int:
+        """Tokens of a text input kept, EOS included: ``decode_hparams.max_input_length``,
+        else the problem's ``max_input_seq_length``, else the model's ``max_length``, else
+        ``DEFAULT_MAX_INPUT_LENGTH`` (T2T cut inputs to ``max_input_seq_length`` too)."""
+        return int(self.decode_hparams.get("max_input_length", 0)
+                   or self.model.problem_hparams.get("max_input_seq_length", 0)
+                   or getattr(self.model, "hparams", {}).get("max_length", 0)
+                   or DEFAULT_MAX_INPUT_LENGTH)
 
-        return self.encoders["inputs"].encode(line.strip()) + [EOS_ID]
+    def encode_input(self, line: str, where: str = "input") -> List[int]:
+        """One text line -> its ids, EOS appended (not cut: ``decode_lines`` cuts). A line the
+        vocabulary cannot encode (words for an integer vocabulary, an id out of range) is a
+        DataError naming ``where`` (``file:line``), the bad token and what is expected."""
+        from t2x.data.text_encoder import EOS_ID, NUM_RESERVED_TOKENS, TextEncoder
 
-    def decode_lines(self, lines: Sequence[str]) -> List[str]:
-        """Source lines -> output lines (beams joined by tabs with ``return_beams``)."""
-        outputs = self.decode_ids([self.encode_input(line) for line in lines])
+        encoder = self.encoders["inputs"]
+        vocab_size = int(self.model.problem_hparams.vocab_size["inputs"])
+        text = line.strip()
+        if type(encoder).encode is TextEncoder.encode:  # integer symbols (algorithmic problems)
+            top = vocab_size - NUM_RESERVED_TOKENS
+            for token in text.split():
+                if not (token.isascii() and token.isdigit() and int(token) < top):
+                    raise DataError(f"{where}: {token[:40]!r} is not a symbol of {self.problem.name}: its inputs are "
+                                    f"space-separated integers 0..{top - 1} (vocab_size {vocab_size} less PAD and "
+                                    f"EOS), e.g. '{' '.join(str(i % top) for i in range(4))}'")
+        ids = encoder.encode(text)
+        bad = [i for i in ids if not 0 <= i < vocab_size]
+        if bad:
+            raise DataError(f"{where}: encodes to id {bad[0]}, outside the model's vocabulary [0, {vocab_size}): "
+                            "the run's vocabulary file (--data_dir) is not the one it was trained with")
+        return ids + [EOS_ID]
+
+    def decode_lines(self, lines: Sequence[str], *, source: str = "input",
+                     line_numbers: Optional[Sequence[int]] = None) -> List[str]:
+        """Source lines -> output lines (beams joined by tabs with ``return_beams``). Inputs
+        longer than ``max_input_length`` tokens are cut to it (their line numbers, counted
+        from 1 or given by ``line_numbers``, in ``last_truncated``); errors name
+        ``<source>:<line>``."""
+        numbers = list(line_numbers) if line_numbers is not None else list(range(1, len(lines) + 1))
+        limit = self.max_input_length
+        inputs, self.last_truncated = [], []
+        for n, line in zip(numbers, lines):
+            ids = self.encode_input(line, f"{source}:{n}")
+            if len(ids) > limit:
+                self.last_truncated.append(n)
+                ids = ids[:limit - 1] + ids[-1:]
+            inputs.append(ids)
+        outputs = self.decode_ids(inputs)
         target = self.encoders["targets"]
         return ["\t".join(target.decode(beam) for beam in beams) for beams in outputs]
 
@@ -160,9 +248,11 @@ def load_trained_model(output_dir: str, *, data_dir: Optional[str] = None,
     Returns (model, problem, data_dir, checkpoint path)."""
     run_dir = RunDir(output_dir)
     run = run_dir.load(data_dir=data_dir, t2x_usr_dir=t2x_usr_dir)
-    path = run_dir.checkpoint(checkpoint_path)
+    chosen = run_dir.checkpoint(checkpoint_path)  # a missing checkpoint fails before the model is built
     model = create_model(run.problem, run.model_name, run.hparams, run.data_dir)
-    restore_weights(model, path)
+    # The trainer's rule (RunDir.read_checkpoint): a damaged checkpoint falls back to the one
+    # before it; one that vanished while being read (rotated away) is chosen again, once.
+    path = run_dir.read_checkpoint(lambda p: restore_weights(model, p), checkpoint_path, chosen=chosen)
     logging.info("Restored %s", path)
     return model, run.problem, run.data_dir, path
 
@@ -178,22 +268,35 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
            decode_to_file: Optional[str] = None, decode_split: str = "dev",
            decode_interactive: bool = False, bleu_tokenize: str = "13a",
            t2x_usr_dir: Optional[str] = None, stdin: TextIO = sys.stdin,
-           emit: Callable[[str], None] = print, saved_model: Optional[str] = None) -> str:
+           emit: Callable[[str], None] = print, saved_model: Optional[str] = None,
+           announce: Callable[[str], None] = logging.warning) -> str:
     """The library behind ``t2x-decoder``; returns its summary line.
 
-    ``decode_interactive``: each line of ``stdin`` decoded and ``emit``-ted. Else
-    ``decode_from_file``: its lines decoded into ``decode_to_file`` (default
-    ``<file>.<model>.beam<N>.alpha<A>.decodes``), in file order, atomically. Else
-    ``decode_split`` decoded and scored with sacreBLEU (``bleu_tokenize``), the decodes
-    written to ``decode_to_file`` when given. Bad ``decode_hparams`` or an unreadable file
-    fail before the model loads. With ``saved_model`` (an export's ``saved_model/``) the
-    export decodes instead of the checkpoint (its decode hparams are fixed in it; only
-    ``batch_size`` applies); ``output_dir`` is then needed only for ``decode_split``."""
+    ``decode_interactive``: each non-blank line of ``stdin`` decoded and ``emit``-ted (a line
+    the vocabulary cannot encode is ``announce``-d and skipped). Else ``decode_from_file``:
+    its lines decoded into ``decode_to_file`` (default
+    ``<file>.<model>.beam<N>.alpha<A>.decodes``), in file order, atomically; a blank line
+    gives a blank output line without being decoded (the output stays line-aligned with the
+    input), a file with no non-blank line is refused. Else ``decode_split`` decoded and
+    scored with sacreBLEU (``bleu_tokenize``), the decodes written to ``decode_to_file`` when
+    given. Inputs longer than the run's limit (``max_input_length``) are cut, with one
+    ``announce``-d line naming them. Bad ``decode_hparams``, an unreadable, non-UTF-8 or
+    empty input file, a line the vocabulary cannot encode, and a ``decode_to_file`` that
+    cannot be written fail before the model loads (the vocabulary check right after the
+    run's vocabulary is read, before decoding). With ``saved_model`` (an export's
+    ``saved_model/``) the export decodes instead of the checkpoint (its decode hparams are
+    fixed in it; only ``batch_size`` applies); ``output_dir`` is then needed only for
+    ``decode_split``."""
     from t2x import bleu
 
     hp = parse_decode_hparams(decode_hparams)  # a typo fails before the model loads
-    if decode_from_file and not _readable(decode_from_file):
-        raise DecodeError(f"--decode_from_file={decode_from_file} cannot be read")
+    numbered: List[Tuple[int, str]] = []
+    if decode_from_file and not decode_interactive:
+        numbered = read_decode_inputs(decode_from_file)
+    if decode_to_file:
+        check_writable(decode_to_file, "--decode_to_file")
+    elif decode_from_file and not decode_interactive:
+        check_writable(decode_from_file + ".decodes", "--decode_to_file (default: next to --decode_from_file)")
     if saved_model:
         exported = SavedModelDecoder(saved_model, int(hp.batch_size))
     if saved_model and not output_dir:
@@ -210,19 +313,33 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
         source, checkpoint = decoder, f"checkpoint {decoder.checkpoint_path}"
     model_name = decoder.model.name if decoder else "saved_model"
     if decode_interactive:
-        for line in stdin:
+        for n, line in enumerate(stdin, 1):
             if line.strip():
-                emit(source.decode_lines([line])[0])
+                try:
+                    emit(source.decode_lines([line], source="stdin", line_numbers=[n])[0])
+                except DataError as e:
+                    announce(f"skipped: {e}")
+                    continue
+                _announce_truncated(source, "stdin", announce)
         return "interactive decoding done"
     if decode_from_file:
-        with open(decode_from_file, encoding="utf-8") as f:
-            lines = [line.rstrip("\n") for line in f]
-        outputs = source.decode_lines(lines)
+        texts = [line for _, line in numbered if line.strip()]
+        numbers = [n for n, line in numbered if line.strip()]
+        decoded = iter(source.decode_lines(texts, source=decode_from_file, line_numbers=numbers))
+        _announce_truncated(source, decode_from_file, announce)
+        outputs = [next(decoded) if line.strip() else "" for _, line in numbered]
         out_path = decode_to_file or (
             f"{decode_from_file}.{model_name}.beam{hp.beam_size}.alpha{hp.alpha}.decodes")
         write_lines_atomic(out_path, outputs)
-        return (f"decoded {len(lines)} sentences from {decode_from_file} to {out_path} "
-                f"({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})")
+        blank = len(numbered) - len(texts)
+        return (f"decoded {len(texts)} sentences from {decode_from_file} to {out_path}"
+                + (f" ({blank} blank line(s) left blank)" if blank else "")
+                + f" ({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})")
+    splits = list(dict.fromkeys([spec.split for spec in decoder.problem.dataset_splits]
+                                + list(getattr(decoder.problem, "splits", None) or [])))  # TFDS: test too
+    if decode_split not in splits:
+        raise DecodeError(f"--decode_split={decode_split!r} is not a split of {decoder.problem.name}: "
+                          f"use one of {', '.join(splits)} (or --decode_from_file)")
     if saved_model:
         inputs, references = decoder.split_texts(decode_split)
         hypotheses = exported.decode_lines(inputs)
@@ -234,6 +351,49 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
     logging.info("sacreBLEU signature: %s", score.signature)
     return (f"{decode_split}: {len(hypotheses)} sentences, {score.format()} "
             f"({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})")
+
+
+def read_decode_inputs(path: str) -> List[Tuple[int, str]]:
+    """``(line number, line)`` of ``--decode_from_file``: a DataError (one line) when it is
+    missing, a directory, unreadable, not UTF-8 (``file:line``) or holds no non-blank line."""
+    from t2x.data.text_lines import read_lines
+
+    fix = "name a UTF-8 text file of source sentences, one a line"
+    try:
+        numbered = list(read_lines(path, "--decode_from_file", fix))
+    except FileNotFoundError:  # t2x's DataMissingError, said as the other cases say it
+        raise DecodeError(f"--decode_from_file={path} cannot be read: no such file; {fix}") from None
+    if not any(line.strip() for _, line in numbered):
+        raise DecodeError(f"--decode_from_file={path} is empty" + (f" ({len(numbered)} blank line(s))"
+                          if numbered else "") + f": nothing to decode; {fix}")
+    return numbered
+
+
+def check_writable(path: str, flag: str) -> None:
+    """Refuses (DecodeError) an output file that could not be written: a directory, a path
+    under a file, a directory without write permission (the nearest one that exists).
+    Writes nothing: missing directories are made when the decodes are written."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(path):
+        raise DecodeError(f"{flag}={path} is a directory: name a file to write the decodes to")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise DecodeError(f"{flag}={path} cannot be written: {parent} is a file, not a directory; "
+                          "choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DecodeError(f"{flag}={path} cannot be written: {parent} is read-only for this user; "
+                          "choose a writable path (or make it writable) before decoding")
+
+
+def _announce_truncated(source, where: str, announce: Callable[[str], None]) -> None:
+    truncated = getattr(source, "last_truncated", [])
+    if truncated:
+        shown = ", ".join(str(n) for n in truncated[:10]) + (", ..." if len(truncated) > 10 else "")
+        announce(f"warning: {len(truncated)} input line(s) of {where} longer than {source.max_input_length} "
+                 f"tokens cut to {source.max_input_length} (line(s) {shown}); "
+                 "--decode_hparams=max_input_length=N sets the limit")
 
 
 class SavedModelDecoder:
@@ -254,7 +414,12 @@ class SavedModelDecoder:
         self.batch_size = batch_size
         self.last_sentences_per_second = 0.0
 
-    def decode_lines(self, lines: Sequence[str]) -> List[str]:
+    def decode_lines(self, lines: Sequence[str], *, source: str = "input",
+                     line_numbers: Optional[Sequence[int]] = None) -> List[str]:
+        """As ``SequenceDecoder.decode_lines`` (the export encodes; ``source`` and
+        ``line_numbers`` are not used: an export has no input cap to report)."""
+        del source, line_numbers
+        self.last_truncated = []
         stripped = [line.strip() for line in lines]
         ids = self.module.signatures["encode"](inputs=tf.constant(stripped or [""]))["ids"].numpy()
         inputs = [decoding.strip_ids(row) + [1] for row in ids][:len(stripped)]
@@ -267,10 +432,3 @@ class SavedModelDecoder:
         self.last_sentences_per_second = len(lines) / max(time.monotonic() - start, 1e-9)
         return results
 
-
-def _readable(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8"):
-            return True
-    except OSError:
-        return False

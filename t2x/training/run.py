@@ -47,6 +47,7 @@ def run_training(*, problem: str, model: str, hparams_set: Optional[str] = None,
     from t2x.data.download import DEFAULT_DATA_DIR, default_tmp_dir
     from t2x.fileio import resolve_dir
     from t2x.hparam import create_hparams
+    from t2x.model import check_model_hparams
 
     if schedule not in SCHEDULE_SPLITS:
         raise ConfigError(f"--schedule={schedule!r} is not one of {', '.join(SCHEDULE_SPLITS)}")
@@ -56,6 +57,14 @@ def run_training(*, problem: str, model: str, hparams_set: Optional[str] = None,
         hparams_set = registry.default_hparams_set(model)
         announce(f"--hparams_set not given, using {hparams_set} (model {model}'s default set)")
     hp = create_hparams(hparams_set, hparams)
+    check_model_hparams(model, hp)  # before any data is generated: packed, dtypes, T2T-only keys
+    if not isinstance(num_processes, int) or isinstance(num_processes, bool) or num_processes < 1:
+        raise ConfigError(f"--num_processes must be an integer >= 1, got {num_processes!r}")
+    decode_split = trainer_kwargs.get("eval_decode_split")
+    splits_of = [spec.split for spec in prob.dataset_splits]
+    if decode_split and decode_split not in splits_of:
+        raise ConfigError(f"--eval_decode_split={decode_split!r} is not a split of {prob.name} (its splits: "
+                          f"{', '.join(splits_of)}): name one of them")
     data_dir = resolve_dir("data_dir", data_dir, DEFAULT_DATA_DIR, announce)
     output_dir = resolve_dir("output_dir", output_dir, os.path.join(
         DEFAULT_OUTPUT_ROOT, problem, f"{model}-{hparams_set}"), announce)

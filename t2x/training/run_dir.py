@@ -35,7 +35,7 @@ import os
 import shutil
 import socket
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from absl import logging
 
@@ -114,14 +114,30 @@ class RunDir:
             raise RunDirError(f"{path} not found: --output_dir must be a t2x-trainer output directory")
         return path
 
+    def _read_json(self, name: str) -> Any:
+        """A configuration file's JSON; RunDirError naming the file when it is damaged."""
+        path = self._require(name)
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        except (ValueError, OSError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise RunDirError(f"{path} is damaged, not JSON ({first_line(e)}): restore it from a copy "
+                              "(t2x-trainer writes it when a run starts), or use another --output_dir") from None
+
     def read_hparams(self) -> HParams:
-        with open(self._require(HPARAMS_FILE), encoding="utf-8") as f:
-            return HParams.from_json(f.read())
+        raw = self._read_json(HPARAMS_FILE)
+        if not isinstance(raw, dict):
+            raise RunDirError(f"{self.file(HPARAMS_FILE)} is damaged (a JSON {type(raw).__name__}, not an object "
+                              "of hparams): restore it from a copy, or use another --output_dir")
+        return HParams.from_json(json.dumps(raw))
 
     def read_info(self) -> RunInfo:
-        with open(self._require(RUN_FILE), encoding="utf-8") as f:
-            raw = json.load(f)
+        raw = self._read_json(RUN_FILE)
         fields = {f.name for f in dataclasses.fields(RunInfo)}
+        missing = [name for name in RunInfo.IDENTITY if not isinstance(raw, dict) or name not in raw]
+        if missing:
+            raise RunDirError(f"{self.file(RUN_FILE)} is damaged (no {', '.join(missing)}): restore it from a "
+                              "copy, or use another --output_dir")
         return RunInfo(**{k: v for k, v in raw.items() if k in fields})
 
     def read_gin(self) -> str:
@@ -132,18 +148,99 @@ class RunDir:
         with open(path, encoding="utf-8") as f:
             return f.read()
 
-    def latest_checkpoint(self) -> Optional[str]:
+    # -- checkpoints: one rule for every reader ---------------------------------------
+    #
+    # The checkpoint a run is read from -- by the trainer resuming, t2x-decoder, the exporter,
+    # warm starting and averaging -- is chosen here, once: the newest *whole* checkpoint among
+    # those the ``checkpoint`` index names and the ``ckpt-<step>`` files present. A checkpoint
+    # that is missing (named by the index, files gone), has no or a truncated data file, or an
+    # unreadable ``.index`` is skipped with a warning naming it and why; a damaged index is
+    # ignored the same way (the files present still count). ``read_checkpoint`` then reads it,
+    # falling back to the previous whole one when the read fails, and choosing again once when
+    # the chosen checkpoint vanished while being read (a trainer rotating its checkpoints).
+
+    def _index_paths(self) -> List[str]:
+        """The prefixes the ``checkpoint`` index names (none when it is missing or damaged)."""
         import tensorflow as tf
 
-        return tf.train.latest_checkpoint(self.path) or (self.checkpoint_files() or [None])[-1]
+        index = self.file("checkpoint")
+        if not os.path.exists(index):
+            return []
+        try:
+            state = tf.train.get_checkpoint_state(self.path)
+        except (tf.errors.OpError, ValueError) as e:
+            state = None
+            logging.debug("checkpoint index unreadable: %s", e)
+        if state is None:
+            self._warn_once(f"{index} cannot be parsed: ignored, choosing among the ckpt-* files present")
+            return []
+        names = list(state.all_model_checkpoint_paths)
+        if state.model_checkpoint_path and state.model_checkpoint_path not in names:
+            names.append(state.model_checkpoint_path)
+        return [p if os.path.isabs(p) else self.file(p) for p in names]
+
+    def _warn_once(self, message: str) -> None:
+        warned = self.__dict__.setdefault("_warned", set())
+        if message not in warned:
+            warned.add(message)
+            logging.warning("%s", message)
+
+    @staticmethod
+    def _step_of(prefix: str) -> int:
+        suffix = os.path.basename(prefix).rpartition("-")[2]
+        return int(suffix) if suffix.isdigit() else -1
+
+    def checkpoint_problem(self, prefix: str) -> Optional[str]:
+        """Why checkpoint ``prefix`` is not whole (None when it is): its ``.index`` or a data
+        file missing, the index unreadable, or the data shorter than the tensors it holds."""
+        import tensorflow as tf
+
+        if not os.path.exists(prefix + ".index"):
+            return "its files are missing"
+        directory, name = os.path.split(prefix)
+        data = [os.path.join(directory, e) for e in os.listdir(directory) if e.startswith(name + ".data-")]
+        if not data:
+            return "its data file is missing"
+        total = data[0].rpartition("-of-")[2]
+        if total.isdigit() and len(data) < int(total):
+            return f"{int(total) - len(data)} of its {int(total)} data files are missing"
+        try:
+            reader = tf.train.load_checkpoint(prefix)
+            shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+        except (tf.errors.OpError, ValueError, IndexError) as e:
+            return f"its index cannot be read ({(str(e).strip().splitlines() or [type(e).__name__])[0]})"
+        need = 0  # bytes of the fixed-size tensors: a lower bound of the data's size
+        for key, dtype in dtypes.items():
+            if dtype.is_numpy_compatible and dtype != tf.string:
+                count = 1
+                for d in shapes[key]:
+                    count *= d
+                need += count * dtype.size
+        have = sum(os.path.getsize(p) for p in data)
+        if have < need:
+            return f"its data is truncated ({have} of at least {need} bytes)"
+        return None
 
     def checkpoints(self) -> List[str]:
-        """The run's checkpoint prefixes, oldest first (the CheckpointManager's index; the
-        files present when the index is missing)."""
-        import tensorflow as tf
+        """The run's whole checkpoint prefixes, oldest first: those the index names and the
+        ``ckpt-*`` files present; the others are skipped with a warning saying why."""
+        named = {os.path.normpath(p) for p in self._index_paths()}
+        candidates = sorted(named | set(self.checkpoint_files()), key=self._step_of)
+        whole = []
+        self.skipped_checkpoints: Dict[str, str] = {}  # prefix -> why, of the last call
+        for prefix in candidates:
+            problem = self.checkpoint_problem(prefix)
+            if problem is None:
+                whole.append(prefix)
+            else:
+                by = " (named by the 'checkpoint' index)" if prefix in named else ""
+                self.skipped_checkpoints[prefix] = problem
+                self._warn_once(f"skipping checkpoint {prefix}{by}: {problem}")
+        return whole
 
-        state = tf.train.get_checkpoint_state(self.path)
-        return list(state.all_model_checkpoint_paths) if state else self.checkpoint_files()
+    def latest_checkpoint(self) -> Optional[str]:
+        """The newest whole checkpoint (``checkpoints()``), or None."""
+        return (self.checkpoints() or [None])[-1]
 
     def checkpoint_files(self) -> List[str]:
         """Prefixes of the ``ckpt-<step>`` checkpoints present on disk, by step."""
@@ -155,10 +252,11 @@ class RunDir:
         return [self.file(f"ckpt-{s}") for s in sorted(steps)]
 
     def repair_checkpoint_index(self) -> Optional[str]:
-        """Rebuilds a missing ``checkpoint`` index from the ``ckpt-*`` files present (never
-        a silent restart at step 0); returns the latest prefix when it rebuilt one. Removes
-        the ``ckpt-*_temp`` folders of checkpoint writes that were killed (call it holding
-        the lock)."""
+        """Rebuilds a missing, damaged or stale ``checkpoint`` index (one naming a checkpoint
+        whose files are gone, or not naming the newest present) from the ``ckpt-*`` files
+        present (never a silent restart at step 0); returns the latest prefix when it rebuilt
+        one. Removes the ``ckpt-*_temp`` folders of checkpoint writes that were killed (call
+        it holding the lock)."""
         import tensorflow as tf
 
         for name in os.listdir(self.path) if os.path.isdir(self.path) and self._locked else []:
@@ -167,27 +265,101 @@ class RunDir:
                 logging.info("Removing %s, left by a checkpoint write that did not finish", self.file(name))
                 shutil.rmtree(self.file(name), ignore_errors=True)
         present = self.checkpoint_files()
-        if not present or os.path.exists(self.file("checkpoint")):
+        if not present:
             return None
+        if not os.path.exists(self.file("checkpoint")):
+            why = "had no 'checkpoint' index"
+        else:
+            named = self._index_paths()
+            gone = [p for p in named if not os.path.exists(p + ".index")]
+            if not named:
+                why = "has a 'checkpoint' index that cannot be parsed"
+            elif gone:
+                why = f"has a 'checkpoint' index naming {', '.join(os.path.basename(p) for p in gone)} (missing)"
+            elif self._step_of(present[-1]) > max(self._step_of(p) for p in named):
+                why = f"has a 'checkpoint' index that does not name {os.path.basename(present[-1])}"
+            else:
+                return None
         times = [os.path.getmtime(p + ".index") for p in present]
         tf.compat.v1.train.update_checkpoint_state(
             self.path, present[-1], all_model_checkpoint_paths=present,
             all_model_checkpoint_timestamps=times, last_preserved_timestamp=min(times) - 1)
-        logging.warning("%s had no 'checkpoint' index: rebuilt it from the %d checkpoint(s) present "
-                        "(%s); resuming from %s", self.path, len(present),
-                        ", ".join(os.path.basename(p) for p in present), os.path.basename(present[-1]))
+        logging.warning("%s %s: rebuilt it from the %d checkpoint(s) present (%s)", self.path, why,
+                        len(present), ", ".join(os.path.basename(p) for p in present))
         return present[-1]
 
     def checkpoint(self, checkpoint_path: Optional[str] = None) -> str:
-        """``checkpoint_path`` if it exists, else the latest; RunDirError naming the fix."""
-        import tensorflow as tf
-
-        path = checkpoint_path or self.latest_checkpoint()
-        if not path or not tf.io.gfile.exists(path + ".index"):
-            where = f"at {checkpoint_path}" if checkpoint_path else f"in {self.path}"
-            raise RunDirError(f"no checkpoint {where}: train first, or pass "
+        """The checkpoint to read: ``checkpoint_path`` when given (RunDirError naming it when
+        it is missing or damaged), else the newest whole one (``checkpoints()``);
+        RunDirError naming the fix when there is none."""
+        if checkpoint_path:
+            problem = self.checkpoint_problem(checkpoint_path)
+            if problem == "its files are missing":
+                raise RunDirError(f"no checkpoint at {checkpoint_path}: train first, or pass "
+                                  "--checkpoint_path=<dir>/ckpt-<step>")
+            if problem:
+                raise RunDirError(f"--checkpoint_path={checkpoint_path} is damaged ({problem}): pass another "
+                                  f"--checkpoint_path, or none for the newest whole checkpoint")
+            return checkpoint_path
+        path = self.latest_checkpoint()
+        if not path:
+            raise RunDirError(f"no checkpoint in {self.path}: train first, or pass "
                               "--checkpoint_path=<dir>/ckpt-<step>")
         return path
+
+    def read_checkpoint(self, read: Callable[[str], Any], checkpoint_path: Optional[str] = None, *,
+                        chosen: Optional[str] = None) -> Optional[str]:
+        """Reads the run's checkpoint with ``read(prefix)``; returns the prefix read (None when
+        the run has no checkpoint and none was asked for).
+
+        ``checkpoint_path`` (an explicit ``--checkpoint_path``): that one or a RunDirError
+        naming it. Else the newest whole checkpoint (``chosen`` when the caller chose it
+        already): when its read fails, the previous whole one is read, with a warning; when
+        it vanished while being read (rotated away by a trainer), the choice is made again,
+        once. RunDirError when none can be read."""
+        import tensorflow as tf
+
+        if checkpoint_path:
+            path = self.checkpoint(checkpoint_path)
+            try:
+                read(path)
+            except (tf.errors.OpError, ValueError, IndexError, AssertionError) as e:
+                raise RunDirError(f"--checkpoint_path={path} cannot be read ({first_line(e)}): pass another "
+                                  "--checkpoint_path, or none for the newest whole checkpoint") from None
+            return path
+        failed: Dict[str, str] = {}
+        chose_again = False
+        path = chosen
+        while True:
+            if path is None:
+                path = next((p for p in reversed(self.checkpoints()) if p not in failed), None)
+            if path is None:
+                failed = {**getattr(self, "skipped_checkpoints", {}), **failed}
+                if not failed:
+                    return None
+                raise RunDirError(
+                    f"no checkpoint of {self.path} can be read ("
+                    + "; ".join(f"{os.path.basename(p)}: {why}"
+                                for p, why in sorted(failed.items(), key=lambda item: -self._step_of(item[0])))
+                    + "): delete them to start again, or use another --output_dir")
+            try:
+                read(path)
+                return path
+            except (tf.errors.OpError, ValueError, IndexError, AssertionError) as e:
+                if isinstance(e, tf.errors.NotFoundError) and self.checkpoint_problem(path) is not None:
+                    if chose_again:
+                        raise RunDirError(
+                            f"the checkpoints of {self.path} vanished twice while being read (a trainer "
+                            "rotating them?): pass --checkpoint_path=<dir>/ckpt-<step> of one that is kept, "
+                            "or raise the trainer's --keep_checkpoint_max") from None
+                    logging.warning("checkpoint %s vanished while being read (a trainer rotated it away?): "
+                                    "choosing again", path)
+                    chose_again = True
+                    path = None
+                    continue
+                failed[path] = first_line(e)
+                logging.warning("checkpoint %s cannot be read (%s): trying the one before it", path, failed[path])
+                path = None
 
     # -- comparing and writing ---------------------------------------------------------
     def config_diff(self, hparams: HParams, info: RunInfo) -> List[str]:
@@ -213,12 +385,15 @@ class RunDir:
     def write_config(self, *, hparams: HParams, info: RunInfo, gin_config: str,
                      flags_text: Optional[str] = None) -> None:
         """Writes hparams.json, run.json, config.gin (and flags.txt), each atomically."""
-        os.makedirs(self.path, exist_ok=True)
-        write_text_atomic(self.file(HPARAMS_FILE), hparams.to_json())
-        write_text_atomic(self.file(RUN_FILE), json.dumps(info.to_dict(), indent=2))
-        write_text_atomic(self.file(GIN_FILE), gin_config)
-        if flags_text is not None:
-            write_text_atomic(self.file(FLAGS_FILE), flags_text)
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            write_text_atomic(self.file(HPARAMS_FILE), hparams.to_json())
+            write_text_atomic(self.file(RUN_FILE), json.dumps(info.to_dict(), indent=2))
+            write_text_atomic(self.file(GIN_FILE), gin_config)
+            if flags_text is not None:
+                write_text_atomic(self.file(FLAGS_FILE), flags_text)
+        except OSError as e:
+            raise unwritable(self.path, e) from None
 
     def copy_config_to(self, other: "RunDir") -> None:
         """Copies this run's configuration files into ``other`` (e.g. averaged checkpoints)."""
@@ -303,11 +478,12 @@ class RunDir:
         """Takes the run's lock (one trainer per run directory); a RunLockedError naming the
         holder when another live process has it; a lock of a dead process (same host) is
         taken over with a warning."""
-        os.makedirs(self.path, exist_ok=True)
         mine = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        created = not os.path.exists(self.path)
         for _ in range(2):
             try:
+                os.makedirs(self.path, exist_ok=True)
                 fd = os.open(self.file(LOCK_FILE), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self.lock_info() or {}
@@ -321,11 +497,24 @@ class RunDir:
                     os.remove(self.file(LOCK_FILE))
                     continue
                 raise RunLockedError(self._locked_message(holder))
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(mine, f)
+            except OSError as e:  # read-only, no permission, full disk, a file in the way
+                self._remove_if_created(created)
+                raise unwritable(self.path, e) from None
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(mine, f)
+            except OSError as e:
+                os.remove(self.file(LOCK_FILE))
+                self._remove_if_created(created)
+                raise unwritable(self.path, e) from None
             self._locked = True
             return
         raise RunLockedError(f"could not take the lock of {self.path}")
+
+    def _remove_if_created(self, created: bool) -> None:
+        """A refused trainer leaves nothing behind: the empty directory it made goes."""
+        if created and os.path.isdir(self.path) and not os.listdir(self.path):
+            os.rmdir(self.path)
 
     def release_lock(self) -> None:
         holder = self.lock_info()
@@ -367,3 +556,14 @@ class RunDir:
             raise RunDirError(f"data_dir {data_dir!r} not found (the vocabulary is there): pass --data_dir")
         return LoadedRun(problem=registry.problem(info.problem), model_name=info.model,
                          hparams=hparams, hparams_set=info.hparams_set, data_dir=data_dir, info=info)
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def unwritable(path: str, error: OSError) -> RunDirError:
+    """The one-line error of an output directory that cannot be written (``error``: the
+    OSError, e.g. read-only file system, permission denied, no space left on device)."""
+    return RunDirError(f"--output_dir={path} cannot be written ({error.strerror or first_line(error)}): "
+                       "free disk space, fix its permissions, or use another --output_dir")

@@ -53,7 +53,7 @@ from t2x.model import (check_model_hparams, checkpoint_random_state, checkpoint_
 from t2x.training import learning_rate as lr_lib
 from t2x.training import optimizers, reporting, scale, selection, steps
 from t2x.training.preemption import Preempted, StopSignals
-from t2x.training.run_dir import RunDir, RunInfo
+from t2x.training.run_dir import RunDir, RunInfo, first_line, unwritable
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -138,7 +138,8 @@ class Trainer:
 
         ``warm_start_from`` (a run directory or checkpoint prefix): a run that starts from
         step 0 takes the weights of matching names and shapes from it
-        (``t2x.training.warm_start``; the unmatched ones are listed); a resumed run ignores it.
+        (``t2x.training.warm_start``; the unmatched ones are listed; none matching is a
+        ConfigError); a resumed run ignores it, with a warning saying so.
         """
         for name, value in (("train_steps", train_steps), ("eval_steps", eval_steps),
                             ("eval_every", eval_every), ("save_checkpoints_steps", save_checkpoints_steps),
@@ -157,6 +158,10 @@ class Trainer:
             raise ConfigError(f"--output_dir={output_dir} is a file, not a directory; pick another path")
         if train_steps < 0 or eval_steps < 0:
             raise ConfigError(f"train_steps ({train_steps}) and eval_steps ({eval_steps}) must be >= 0")
+        for name, value in (("eval_decode_examples", eval_decode_examples), ("random_seed", random_seed),
+                            ("num_summary_images", num_summary_images)):
+            if value < 0:
+                raise ConfigError(f"--{name}={value} must be >= 0" + (" (0: all)" if name == "eval_decode_examples" else ""))
         for name, value in (("eval_every", eval_every), ("save_checkpoints_steps", save_checkpoints_steps),
                             ("log_every", log_every), ("keep_checkpoint_max", keep_checkpoint_max)):
             if value < 1:
@@ -174,6 +179,7 @@ class Trainer:
         self.data_dir = data_dir
         self.output_dir = output_dir
         self.run_dir = RunDir(output_dir)
+        self._created_output_dir = not os.path.exists(output_dir)
         self.t2x_usr_dir = t2x_usr_dir
         self.train_steps = train_steps
         self.eval_steps = eval_steps
@@ -311,26 +317,16 @@ class Trainer:
 
     # --------------------------------------------------------------- schedules --
     def restore(self) -> int:
-        """Restores the latest readable checkpoint of output_dir, if any; returns its step.
-        An unreadable checkpoint (truncated, overwritten) is named in a warning and the one
-        before it is tried; when none can be read, a TrainingError names them."""
+        """Restores the run's checkpoint, if any; returns its step. The checkpoint is the one
+        every reader of the run takes (``RunDir.read_checkpoint``): the newest whole one among
+        the index and the files present; an unreadable one (truncated, overwritten) is named
+        in a warning and the one before it is read; when none can be read, a RunDirError
+        names them (never a silent restart at step 0)."""
         self._build()
-        self.restored_path = None
-        candidates = list(reversed(self.manager.checkpoints))
-        for path in candidates:
-            try:
-                self._checkpoint_for(path).restore(path).assert_existing_objects_matched()
-            except (tf.errors.OpError, ValueError, IndexError, AssertionError) as e:
-                reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                logging.warning("checkpoint %s cannot be read (%s): trying the one before it", path, reason)
-                continue
-            self.restored_path = path
-            logging.info("Restored %s (step %d)", path, int(self.step.numpy()))
-            return int(self.step.numpy())
-        if candidates:
-            raise TrainingError(f"no checkpoint of {self.output_dir} can be read "
-                                f"({', '.join(os.path.basename(c) for c in candidates)}): delete them to "
-                                "start again, or use another --output_dir")
+        self.restored_path = self.run_dir.read_checkpoint(
+            lambda path: self._checkpoint_for(path).restore(path).assert_existing_objects_matched())
+        if self.restored_path:
+            logging.info("Restored %s (step %d)", self.restored_path, int(self.step.numpy()))
         return int(self.step.numpy())
 
     def _checkpoint_for(self, path: str) -> tf.train.Checkpoint:
@@ -364,6 +360,10 @@ class Trainer:
 
                 with self.strategy.scope():
                     self.warm_started = warm_start(self.model, self.warm_start_from)
+            elif self.warm_start_from:
+                logging.warning("resuming from %s (step %d): --warm_start_from=%s not applied (it initialises "
+                                "a run that starts at step 0)", os.path.basename(self.restored_path),
+                                start_step, self.warm_start_from)
             if self.is_chief:
                 self.run_dir.write_config(hparams=self.hparams, info=self.run_info(),
                                           gin_config=gin.config_str(), flags_text=self.flags_text)
@@ -377,6 +377,8 @@ class Trainer:
         finally:
             if self.is_chief:
                 self.run_dir.release_lock()
+                if self._created_output_dir and os.path.isdir(self.output_dir) and not os.listdir(self.output_dir):
+                    os.rmdir(self.output_dir)  # refused before anything was written: leave nothing
 
     def _train_loop(self, start_step: int, eval_fn, stop) -> Dict[str, float]:
         default = self.strategy_name == "default"
@@ -418,7 +420,7 @@ class Trainer:
             if step % self.log_every == 0 or step == self.train_steps:
                 metrics = progress.report(step, float(out["loss"].numpy()), float(out["grad_norm"].numpy()))
             if step % self.save_checkpoints_steps == 0 or step == self.train_steps:
-                self.manager.save(checkpoint_number=step)
+                self._save(step)
             if eval_fn is not None and (step % self.eval_every == 0 and step < self.train_steps):
                 self._save_at(step)
                 eval_fn()
@@ -528,21 +530,39 @@ class Trainer:
         return schedules[schedule]()
 
     def _corrupt_data_message(self, split: str, error: Exception) -> str:
-        """One line naming the corrupt shard(s) of ``split`` (each read to its end to find
-        them) and the command that rewrites them."""
-        from t2x.data.generator_utils import corrupt_shards
+        """One line naming the corrupt shard(s) of ``split`` (each checked against its
+        sidecar to find them) and the command that rewrites exactly them: the user dir
+        when the problem is the user's, the seed the split's shards were written with."""
+        from t2x.data.generator_utils import data_seed, corrupt_shards
 
-        bad = corrupt_shards(self.problem.data_filepaths(self.data_dir, split))
+        paths = self.problem.data_filepaths(self.data_dir, split)
+        bad = corrupt_shards(paths)
         what = "; ".join(bad) if bad else f"a record of the {split} split ({str(error).strip().splitlines()[0]})"
-        return (f"corrupt data: {what}; `t2x-datagen --problem={self.problem.full_name} "
-                f"--data_dir={self.data_dir}` rewrites corrupt shards (raw files in --tmp_dir)")
+        command = f"t2x-datagen --problem={self.problem.full_name} --data_dir={self.data_dir}"
+        if self.t2x_usr_dir:
+            command += f" --t2x_usr_dir={self.t2x_usr_dir}"
+        seed = data_seed(paths)
+        if seed is not None:
+            command += f" --random_seed={seed}"
+        return f"corrupt data: {what}; `{command}` rewrites corrupt shards (raw files in --tmp_dir)"
 
     def _save_at(self, step: int) -> str:
         """The checkpoint of ``step``: saved now unless it is the latest already."""
         latest = self.manager.latest_checkpoint
         if latest is None or not latest.endswith(f"-{step}"):
-            latest = self.manager.save(checkpoint_number=step)
+            latest = self._save(step)
         return latest
+
+    def _save(self, step: int) -> str:
+        """Saves the checkpoint of ``step``; a full disk or a read-only output_dir is a
+        one-line error naming the directory (the previous checkpoints are kept)."""
+        try:
+            return self.manager.save(checkpoint_number=step)
+        except OSError as e:
+            raise unwritable(self.output_dir, e) from None
+        except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError,
+                tf.errors.FailedPreconditionError) as e:
+            raise unwritable(self.output_dir, OSError(first_line(e))) from None
 
     def _restore_and_evaluate(self) -> Dict[str, float]:
         self.restore()

@@ -189,7 +189,67 @@ def _check(config: TunerConfig) -> None:
             raise ConfigError(f"--{name} must be an integer >= 1, got {value!r}")
     if config.pruner not in ("median", "none"):
         raise ConfigError(f"--pruner={config.pruner!r} must be median or none")
+    if not isinstance(config.eval_steps, int) or config.eval_steps < 0:
+        raise ConfigError(f"--eval_steps must be an integer >= 0 (0: the whole dev set), got {config.eval_steps!r}")
+    for name in ("data_dir", "tmp_dir", "output_dir"):
+        path = getattr(config, name)
+        if path and os.path.exists(path) and not os.path.isdir(path):
+            raise ConfigError(f"--{name}={path} is a file, not a directory; pick another path")
+    if not config.study_name or not str(config.study_name).strip():
+        raise ConfigError("--study_name must not be empty: name the study in --storage (default t2x)")
     _goal(config)
+    _check_objective(config)
+    _check_storage(config)
+
+
+def _check_objective(config: TunerConfig) -> None:
+    """The objective is one of the metrics a trial reports (the eval loss and the problem's
+    ``eval_metrics()``, plus the model's): checked before the study exists, not after trial 0."""
+    from t2x import registry
+
+    from t2x.model import T2XModel
+
+    if registry.model(config.model).eval_metrics is not T2XModel.eval_metrics:
+        return  # the model adds metrics of its own (known once built): checked at the first evaluation
+    reported = list(dict.fromkeys(["loss"] + list(registry.problem(config.problem).eval_metrics())))
+    if config.metric not in reported:
+        raise ConfigError(f"--objective={config.objective} is not reported by {config.problem} with "
+                          f"{config.model} (its trials report {', '.join('eval/' + m for m in reported)}): "
+                          "pick one of those")
+
+
+def _check_storage(config: TunerConfig) -> None:
+    """``--storage``: a SQLAlchemy URL whose driver is installed (and, for SQLite, whose
+    folder exists); one line naming the URL and the fix otherwise. Nothing is created."""
+    if config.storage is None:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(config.storage)
+    except ArgumentError:
+        raise ConfigError(f"--storage={config.storage!r} is not a database URL: use e.g. "
+                          "sqlite:////abs/path/study.db or postgresql://user@host/db") from None
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(f"--storage={config.storage}: no database driver for '{url.drivername}' "
+                          "(SQLAlchemy knows sqlite, postgresql, mysql, ...): fix the URL's scheme") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        raise ConfigError(f"--storage={config.storage}: its driver is not installed ({e}): pip install it "
+                          f"(e.g. psycopg2-binary for postgresql, PyMySQL for mysql+pymysql), or use sqlite") from None
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:"):
+            raise ConfigError(f"--storage={config.storage}: an in-memory SQLite study does not outlive the "
+                              "tuner nor reach its workers: name a file, sqlite:////abs/path/study.db")
+        folder = os.path.dirname(os.path.abspath(database))
+        if not os.path.isdir(folder):
+            raise ConfigError(f"--storage={config.storage}: the folder {folder} does not exist: create it, "
+                              "or point the URL at an existing folder")
 
 
 def _counts(study) -> Dict[str, int]:

@@ -19,7 +19,7 @@ from typing import List, Tuple
 from absl import logging
 
 from t2x.errors import ConfigError, T2XError
-from t2x.training.run_dir import RunDir
+from t2x.training.run_dir import RunDir, RunDirError
 
 
 def weight_name(variable) -> str:
@@ -33,9 +33,15 @@ def resolve_source(source: str) -> Tuple[RunDir, str]:
     path = os.path.abspath(os.path.expanduser(source))
     if os.path.isdir(path):
         run_dir = RunDir(path)
-        return run_dir, run_dir.checkpoint()
+        try:
+            return run_dir, run_dir.checkpoint()
+        except RunDirError as e:
+            raise ConfigError(f"--warm_start_from={source}: {e}") from None
     if os.path.exists(path + ".index"):
-        return RunDir(os.path.dirname(path)), path
+        try:
+            return RunDir(os.path.dirname(path)), RunDir(os.path.dirname(path)).checkpoint(path)
+        except RunDirError as e:
+            raise ConfigError(f"--warm_start_from={source}: {e}") from None
     raise ConfigError(f"--warm_start_from={source}: neither a run directory nor a checkpoint prefix "
                       "(<run>/ckpt-<step>)")
 
@@ -57,7 +63,8 @@ def source_model(source: str):
         catalogue.import_usr_dir(info.t2x_usr_dir)  # the source run's own registrations
         problem = registry.problem(info.problem)
     model = create_model(problem, info.model, hparams, info.data_dir)
-    restore_weights(model, checkpoint)
+    explicit = None if os.path.isdir(os.path.abspath(os.path.expanduser(source))) else checkpoint
+    checkpoint = run_dir.read_checkpoint(lambda p: restore_weights(model, p), explicit, chosen=checkpoint)
     return model, checkpoint
 
 
@@ -78,6 +85,11 @@ def warm_start(model, source: str) -> Tuple[List[str], List[str]]:
         else:
             why = "not in the source" if other is None else f"shape {tuple(v.shape)} vs {tuple(other.shape)}"
             unmatched.append(f"{name} ({why})")
+    if model.weights and not matched:
+        raise ConfigError(
+            f"--warm_start_from={source}: none of the {len(model.weights)} weights of this {model.name} matched "
+            f"a weight of {checkpoint} (a {src.name}) by name and shape (e.g. {unmatched[0]}): warm-start "
+            "from a run of the same model (or one sharing its layers), or drop --warm_start_from")
     logging.info("Warm-started %d of %d weights from %s", len(matched), len(model.weights), checkpoint)
     if unmatched:
         logging.warning("Weights not warm-started (%d), left as initialised: %s", len(unmatched),

@@ -270,7 +270,7 @@ def test_a_packed_batch_has_the_loss_of_its_examples_unpacked(algo_hparams, with
                               else {"targets": "symbol"},
                               vocab_size={"inputs": vocab, "targets": vocab} if with_inputs
                               else {"targets": vocab}, loss_multiplier=1.0, target_space_id=3)
-    model = test_model(problem_hparams, packed=True)
+    model = test_model(problem_hparams, packed=True, packed_length=16)  # rows of 16, as _pack makes
     packed, padded = _pack(examples, 16), _pad(examples)
     assert packed["targets"].shape[0] < len(examples)  # several examples per row
     num_u, den_u = model.loss_fn(model(padded, training=False), padded, training=False)
