@@ -111,6 +111,11 @@ class MixtureProblem(Problem):
     def dataset_splits(self) -> List[SplitSpec]:
         return [SplitSpec(DatasetSplit.TRAIN, 0), SplitSpec(DatasetSplit.EVAL, 0)]
 
+    def split_names(self) -> List[str]:
+        """The mixture's splits and each child's as ``<child>:<split>``."""
+        return super().split_names() + [f"{name}:{split}" for name, child in
+                                        zip(self.child_names, self.child_problems) for split in child.split_names()]
+
     # ------------------------------------------------------------- generation --
     def generate_data(self, data_dir: str, tmp_dir: str, task_id: int = -1, *,
                       num_processes: int = 1, random_seed: int = DEFAULT_RANDOM_SEED) -> Dict[str, Any]:

@@ -244,6 +244,11 @@ class Problem:
     def test_filepaths(self, data_dir, num_shards, shuffled=True):
         return self.filepaths(data_dir, DatasetSplit.TEST, num_shards)
 
+    def split_names(self) -> List[str]:
+        """The names ``dataset(dataset_split=...)`` reads (``--decode_split``,
+        ``--eval_decode_split``): the generated splits by default."""
+        return [s.split for s in self.dataset_splits]
+
     def _split_spec(self, dataset_split: str) -> SplitSpec:
         spec = {s.split: s for s in self.dataset_splits}.get(dataset_split)
         if spec is None:

@@ -359,6 +359,9 @@ class TfdsProblem(Problem):
     def dataset_splits(self):
         return [SplitSpec(DatasetSplit.TRAIN, 1), SplitSpec(DatasetSplit.EVAL, 1)]
 
+    def split_names(self):
+        return list(dict.fromkeys(super().split_names() + [k for k, v in self.splits.items() if v]))
+
     def missing_shards(self, data_dir, splits=None):
         """Nothing is sharded by t2x: refuses at once when TFDS has not prepared the dataset
         or a split of ``splits`` (default train and dev) names no TFDS split

@@ -335,8 +335,7 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
         return (f"decoded {len(texts)} sentences from {decode_from_file} to {out_path}"
                 + (f" ({blank} blank line(s) left blank)" if blank else "")
                 + f" ({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})")
-    splits = list(dict.fromkeys([spec.split for spec in decoder.problem.dataset_splits]
-                                + list(getattr(decoder.problem, "splits", None) or [])))  # TFDS: test too
+    splits = decoder.problem.split_names()
     if decode_split not in splits:
         raise DecodeError(f"--decode_split={decode_split!r} is not a split of {decoder.problem.name}: "
                           f"use one of {', '.join(splits)} (or --decode_from_file)")

@@ -61,7 +61,7 @@ def run_training(*, problem: str, model: str, hparams_set: Optional[str] = None,
     if not isinstance(num_processes, int) or isinstance(num_processes, bool) or num_processes < 1:
         raise ConfigError(f"--num_processes must be an integer >= 1, got {num_processes!r}")
     decode_split = trainer_kwargs.get("eval_decode_split")
-    splits_of = [spec.split for spec in prob.dataset_splits]
+    splits_of = prob.split_names()
     if decode_split and decode_split not in splits_of:
         raise ConfigError(f"--eval_decode_split={decode_split!r} is not a split of {prob.name} (its splits: "
                           f"{', '.join(splits_of)}): name one of them")

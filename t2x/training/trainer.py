@@ -52,6 +52,7 @@ from t2x.model import (check_model_hparams, checkpoint_random_state, checkpoint_
                        dtype_policy_name)
 from t2x.training import learning_rate as lr_lib
 from t2x.training import optimizers, reporting, scale, selection, steps
+from t2x.training.evaluator import Evaluator, _reading
 from t2x.training.preemption import Preempted, StopSignals
 from t2x.training.run_dir import RunDir, RunInfo, first_line, unwritable
 
@@ -238,7 +239,7 @@ class Trainer:
         self.last_eval: Dict[str, float] = {}
 
     # ------------------------------------------------------------------ set-up --
-    def _dataset_fn(self, mode: str, skip_steps: int = 0) -> Callable:
+    def _dataset_fn(self, mode: str, skip_steps: int = 0, problem=None) -> Callable:
         """The per-input-pipeline dataset function of ``distribute_datasets_from_function``;
         ``skip_steps`` global steps already consumed are skipped (resume under ``mirrored``
         and ``multi_worker``).
@@ -250,7 +251,7 @@ class Trainer:
             per_replica = (input_context.get_per_replica_batch_size(self.global_batch_size)
                            if mode == Mode.TRAIN else
                            max(1, self.eval_batch_size // input_context.num_replicas_in_sync))
-            ds = self.problem.dataset(
+            ds = (problem or self.problem).dataset(
                 mode, self.data_dir, self.hparams, batch_size=per_replica,
                 seed=self.random_seed, deterministic=True, input_context=input_context,
                 drop_remainder=mode == Mode.TRAIN)
@@ -307,6 +308,18 @@ class Trainer:
             self.output_dir, f".worker-{self.strategy.cluster_resolver.task_id}")
         self.manager = tf.train.CheckpointManager(self.ckpt, ckpt_dir,
                                                   max_to_keep=self.keep_checkpoint_max)
+        self.evaluator = Evaluator(
+            problem=self.problem, model=self.model, strategy=self.strategy, eval_step=self.steps.eval_step,
+            dataset_fn=lambda problem: self._dataset_fn(Mode.EVAL, problem=problem),
+            output_dir=self.output_dir, data_dir=self.data_dir, eval_steps=self.eval_steps,
+            step_metrics=self.step_metrics, decode_metrics=self.decode_metrics,
+            decode_hparams=self.decode_hparams, eval_decode_split=self.eval_decode_split,
+            eval_decode_examples=self.eval_decode_examples, bleu_tokenize=self.bleu_tokenize,
+            is_chief=self.is_chief,
+            corrupt_message=lambda problem, split, error: self._corrupt_data_message(split, error, problem),
+            dashboard={"trial_id": self.run_dir.path, "hparams": self.hparams.values(),
+                       "names": {"problem": self.problem.full_name, "model": self.model_name,
+                                 "hparams_set": self.hparams_set}})
         self._built = True
 
     # ----------------------------------------------------------- config files --
@@ -433,57 +446,16 @@ class Trainer:
         return metrics
 
     def evaluate(self) -> Dict[str, float]:
-        """Evaluates the current weights on up to ``eval_steps`` dev batches (all if 0 or
-        the dev set ends first), then the decode metrics; writes eval/ summaries and the
-        HParams-dashboard row; returns ``{"loss": ..., <metric>: ..., "eval_batches": n}``."""
+        """Evaluates the current weights (``t2x.training.evaluator``: up to ``eval_steps``
+        dev batches of the problem and of each of its ``eval_problems``, then the decode
+        metrics); writes eval/ summaries and the HParams-dashboard row; returns
+        ``{"loss": ..., <metric>: ..., "<child>/<metric>": ..., "eval_batches": n}``."""
         self._build()
         if not self.manager.latest_checkpoint and int(self.step.numpy()) == 0:
             logging.warning("No checkpoint in %s: evaluating freshly initialised weights", self.output_dir)
         logging.info("evaluating at step %d", int(self.step.numpy()))
-        ds = self.strategy.distribute_datasets_from_function(self._dataset_fn(Mode.EVAL))
-        totals: Dict[str, float] = {}
-        batches = 0
-        for features in _reading(ds, lambda e: self._corrupt_data_message(DatasetSplit.EVAL, e)):
-            out = self.steps.eval_step(features)
-            for k, v in out.items():
-                totals[k] = totals.get(k, 0.0) + float(v.numpy())
-            batches += 1
-            if self.eval_steps and batches >= self.eval_steps:
-                break
-        if not batches:
-            raise TrainingError(f"the dev split of {self.problem.full_name} in {self.data_dir} has no "
-                                "examples to evaluate (check max_length and eval_drop_long_sequences)")
-        metrics = {"loss": metrics_lib.mean_loss(totals)}
-        metrics.update(metrics_lib.step_results(self.step_metrics, totals))
-        step = int(self.step.numpy())
-        if self.decode_metrics and self.is_chief:
-            metrics.update(self._decode_metrics(step))
-        writer = reporting.summary_writer(os.path.join(self.output_dir, "eval"), self.is_chief)
-        reporting.write_eval(writer, step, metrics, trial_id=self.run_dir.path,
-                             hparams=self.hparams.values(),
-                             names={"problem": self.problem.full_name, "model": self.model_name,
-                                    "hparams_set": self.hparams_set})
-        logging.info("eval at step %d (%d batches): %s", step, batches, reporting.format_metrics(metrics))
-        metrics["eval_batches"] = float(batches)
-        self.last_eval = metrics
-        return metrics
-
-    def _decode_metrics(self, step: int) -> Dict[str, float]:
-        """Decodes ``eval_decode_split`` with the current weights (the decoder t2x-decoder
-        runs); the decode metrics of the result. The decodes go to decodes/<split>-<step>.txt."""
-        from t2x.fileio import write_lines_atomic
-        from t2x.training import decoder as decoder_lib
-
-        decoder = decoder_lib.SequenceDecoder(self.model, self.problem, self.data_dir, self.decode_hparams)
-        hypotheses, references = decoder.decode_split(self.eval_decode_split, self.eval_decode_examples)
-        write_lines_atomic(os.path.join(self.output_dir, "decodes", f"{self.eval_decode_split}-{step}.txt"),
-                           hypotheses)
-        values = metrics_lib.decode_results(self.decode_metrics, hypotheses, references,
-                                            bleu_tokenize=self.bleu_tokenize)
-        logging.info("decoded %d %s sentences at step %d (%.1f sentences/s): %s", len(hypotheses),
-                     self.eval_decode_split, step, decoder.last_sentences_per_second,
-                     reporting.format_metrics(values))
-        return values
+        self.last_eval = self.evaluator.evaluate(int(self.step.numpy()))
+        return self.last_eval
 
     def train_and_evaluate(self) -> Dict[str, float]:
         """Trains, evaluating every ``eval_every`` steps and at the end (or until early
@@ -529,16 +501,17 @@ class Trainer:
             raise ConfigError(f"--schedule={schedule!r} is not one of {', '.join(schedules)}")
         return schedules[schedule]()
 
-    def _corrupt_data_message(self, split: str, error: Exception) -> str:
+    def _corrupt_data_message(self, split: str, error: Exception, problem=None) -> str:
         """One line naming the corrupt shard(s) of ``split`` (each checked against its
         sidecar to find them) and the command that rewrites exactly them: the user dir
         when the problem is the user's, the seed the split's shards were written with."""
         from t2x.data.generator_utils import data_seed, corrupt_shards
 
-        paths = self.problem.data_filepaths(self.data_dir, split)
+        problem = problem or self.problem
+        paths = problem.data_filepaths(self.data_dir, split)
         bad = corrupt_shards(paths)
         what = "; ".join(bad) if bad else f"a record of the {split} split ({str(error).strip().splitlines()[0]})"
-        command = f"t2x-datagen --problem={self.problem.full_name} --data_dir={self.data_dir}"
+        command = f"t2x-datagen --problem={problem.full_name} --data_dir={self.data_dir}"
         if self.t2x_usr_dir:
             command += f" --t2x_usr_dir={self.t2x_usr_dir}"
         seed = data_seed(paths)
@@ -579,15 +552,3 @@ class Trainer:
                                                batch_size=self.num_summary_images, seed=self.random_seed,
                                                deterministic=True)))
         reporting.write_input_images(writer, batch["inputs"], self.num_summary_images)
-
-
-def _reading(dataset, message: Callable[[Exception], str]):
-    """Iterates ``dataset``; a corrupt record becomes a DataError with ``message(error)``."""
-    iterator = iter(dataset)
-    while True:
-        try:
-            yield next(iterator)
-        except StopIteration:
-            return
-        except tf.errors.DataLossError as e:
-            raise DataError(message(e)) from None
