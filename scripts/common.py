@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's INFO lines bury ours;
 from absl import flags, logging
 
 from t2x import catalogue, registry
+from t2x.data.specs import DEFAULT_RANDOM_SEED
 from t2x.errors import T2XError
 from t2x.training.preemption import Preempted
 
@@ -26,7 +27,7 @@ def define_data_flags():
     flags.DEFINE_string("data_dir", None, "Where the TFRecord shards are (default ~/t2x_data).")
     flags.DEFINE_string("tmp_dir", None, "Where raw downloads are kept and looked for "
                         "(default <data_dir>/tmp).")
-    flags.DEFINE_integer("random_seed", 429459, "Seed of data generation (and of training).")
+    flags.DEFINE_integer("random_seed", DEFAULT_RANDOM_SEED, "Seed of data generation (and of training).")
     flags.DEFINE_string("tfds_data_dir", None, "For --problem=tfds:<name>: where TFDS keeps prepared "
                         "datasets (default TFDS's own, ~/tensorflow_datasets).")
     define_registry_flags()

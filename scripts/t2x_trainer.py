@@ -14,6 +14,7 @@ import sys
 from absl import app, flags, logging
 
 from t2x.scripts import common
+from t2x.training.options import BLEU_TOKENIZERS, EVAL, LOOP, SELECTION
 
 FLAGS = flags.FLAGS
 BINARY = "t2x-trainer"
@@ -27,25 +28,25 @@ flags.DEFINE_string("output_dir", None, "Checkpoints, summaries and configs "
                     "(default ~/t2x_train/<problem>/<model>-<hparams_set>).")
 flags.DEFINE_boolean("generate_data", False, "Generate the problem's data first (skipped when "
                      "complete). Shards the schedule reads are generated when missing anyway.")
-flags.DEFINE_integer("train_steps", 1000, "Total global steps to train to.")
-flags.DEFINE_integer("eval_steps", 100, "Dev batches per evaluation (0: the whole dev set).")
-flags.DEFINE_integer("eval_every", 1000, "Evaluate every N steps in train_and_evaluate.")
-flags.DEFINE_integer("save_checkpoints_steps", 1000, "Checkpoint every N steps (and at the end).")
-flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints to keep.")
-flags.DEFINE_integer("log_every", 100, "Progress line and train summaries every N steps.")
+flags.DEFINE_integer("train_steps", LOOP.train_steps, "Total global steps to train to.")
+flags.DEFINE_integer("eval_steps", EVAL.eval_steps, "Dev batches per evaluation (0: the whole dev set).")
+flags.DEFINE_integer("eval_every", LOOP.eval_every, "Evaluate every N steps in train_and_evaluate.")
+flags.DEFINE_integer("save_checkpoints_steps", LOOP.save_checkpoints_steps, "Checkpoint every N steps (and at the end).")
+flags.DEFINE_integer("keep_checkpoint_max", LOOP.keep_checkpoint_max, "Checkpoints to keep.")
+flags.DEFINE_integer("log_every", LOOP.log_every, "Progress line and train summaries every N steps.")
 flags.DEFINE_enum("schedule", "train_and_evaluate",
                   ["train", "evaluate", "train_and_evaluate", "continuous_eval"], "What to run.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+flags.DEFINE_enum("strategy", LOOP.strategy, ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy.")
-flags.DEFINE_boolean("allow_config_change", False, "Resume even if hparams or names changed.")
+flags.DEFINE_boolean("allow_config_change", LOOP.allow_config_change, "Resume even if hparams or names changed.")
 common.define_gin_flags()
 flags.DEFINE_integer("num_processes", 1, "Data generation processes (with --generate_data).")
 flags.DEFINE_string("eval_decode_split", None, "The split decode-based metrics (those the problem's "
                     "eval_metrics() names: bleu, rouge_*, edit_distance, wer) decode, as t2x-decoder "
                     "does (default dev); given for a problem that names none, eval/bleu is reported.")
-flags.DEFINE_integer("eval_decode_examples", 0, "Decode only the first N examples (0: all).")
-flags.DEFINE_string("decode_hparams", "", "Decoding for --eval_decode_split, e.g. 'beam_size=4,alpha=0.6'.")
-flags.DEFINE_enum("bleu_tokenize", "13a", ["13a", "intl", "none", "char", "zh"],
+flags.DEFINE_integer("eval_decode_examples", EVAL.eval_decode_examples, "Decode only the first N examples (0: all).")
+flags.DEFINE_string("decode_hparams", EVAL.decode_hparams, "Decoding for --eval_decode_split, e.g. 'beam_size=4,alpha=0.6'.")
+flags.DEFINE_enum("bleu_tokenize", EVAL.bleu_tokenize, list(BLEU_TOKENIZERS),
                   "sacreBLEU tokenizer of eval/bleu (intl = T2T's t2t-bleu).")
 
 
@@ -53,16 +54,16 @@ flags.DEFINE_string("warm_start_from", None, "A run directory or checkpoint pref
                     "initialise this run's by name and shape (those that match; the others are listed). "
                     "Only when the run starts at step 0.")
 
-flags.DEFINE_boolean("xla", False, "Compile the train and eval steps with XLA (jit_compile). Pays on "
+flags.DEFINE_boolean("xla", LOOP.xla, "Compile the train and eval steps with XLA (jit_compile). Pays on "
                      "GPUs and TPUs (fused kernels); off by default because on CPUs it measured "
                      "slower (0.8x on a 2-core box). Mixed precision is an hparam: "
                      "--hparams=activation_dtype=bfloat16 (or float16).")
 
 flags.DEFINE_string("early_stopping_metric", None, "Select by this eval metric (eval/accuracy, eval/loss, "
                     "eval/bleu...): tracked in output_dir/best.json after every evaluation.")
-flags.DEFINE_integer("early_stopping_patience", 0, "Stop training after N evaluations in a row without "
+flags.DEFINE_integer("early_stopping_patience", SELECTION.early_stopping_patience, "Stop training after N evaluations in a row without "
                      "improvement of --early_stopping_metric (0: never).")
-flags.DEFINE_boolean("keep_best_checkpoint", False, "Keep the best checkpoint by --early_stopping_metric "
+flags.DEFINE_boolean("keep_best_checkpoint", SELECTION.keep_best_checkpoint, "Keep the best checkpoint by --early_stopping_metric "
                      "in output_dir/best/ (a run directory: t2x-decoder and t2x-exporter read it).")
 
 TRAINER_FLAGS = ("early_stopping_metric", "early_stopping_patience", "keep_best_checkpoint", "xla",

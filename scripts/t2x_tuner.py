@@ -19,6 +19,7 @@ import sys
 from absl import app, flags
 
 from t2x.scripts import common
+from t2x.training.options import EVAL, LOOP, TUNER_EVAL_EVERY
 
 FLAGS = flags.FLAGS
 BINARY = "t2x-tuner"
@@ -38,9 +39,9 @@ flags.DEFINE_enum("objective_goal", None, ["max", "min"], "Default: min for loss
 flags.DEFINE_string("storage", None, "Optuna storage URL (default sqlite:///<output_dir>/study.db); "
                     "e.g. postgresql://... shared by tuners on several machines.")
 flags.DEFINE_string("study_name", "t2x", "The study's name in --storage.")
-flags.DEFINE_integer("train_steps", 1000, "Steps per trial.")
-flags.DEFINE_integer("eval_every", 200, "Evaluate (and report to the pruner) every N steps.")
-flags.DEFINE_integer("eval_steps", 100, "Dev batches per evaluation (0: the whole dev set).")
+flags.DEFINE_integer("train_steps", LOOP.train_steps, "Steps per trial.")
+flags.DEFINE_integer("eval_every", TUNER_EVAL_EVERY, "Evaluate (and report to the pruner) every N steps.")
+flags.DEFINE_integer("eval_steps", EVAL.eval_steps, "Dev batches per evaluation (0: the whole dev set).")
 flags.DEFINE_enum("pruner", "median", ["median", "none"], "Stop trials below the median early.")
 
 

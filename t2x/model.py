@@ -124,6 +124,13 @@ class T2XModel(keras.Model):
         Default: none."""
         return []
 
+    def step_sums(self, features: Dict[str, Any]) -> Dict[str, Any]:
+        """Compiled eval step, after the call on ``features``: sums this model adds to the
+        batch's (e.g. the universal transformer's ponder cost), read by the metrics its
+        ``eval_metrics`` names; they add up over batches and replicas. Default: none."""
+        del features
+        return {}
+
     def top(self, body_output, features: Dict[str, Any]):
         """Compiled step: body output -> logits, through the targets' modality."""
         del features

@@ -168,12 +168,14 @@ def parse_problem_name(name: str):
 
 
 _problem_prefixes: Dict[str, Callable] = {}
+_prefix_usage: Dict[str, str] = {}
 
 
-def register_problem_prefix(prefix: str, factory: Callable) -> None:
+def register_problem_prefix(prefix: str, factory: Callable, usage: str = "") -> None:
     """``--problem=<prefix>:<spec>`` builds ``factory(spec, was_reversed=, was_copy=)``
-    (``tfds:mnist``: ``t2x.data.tfds_problem``)."""
+    (``tfds:mnist``: ``t2x.data.tfds_problem``); ``usage`` is its line in ``--registry_help``."""
     _problem_prefixes[prefix] = factory
+    _prefix_usage[prefix] = usage or f"{prefix}:<name>"
 
 
 def problem(name: str):
@@ -277,6 +279,5 @@ def help_string() -> str:
     lines.append("Problem names also take '_rev' (inputs and targets swapped) and '_copy' "
                  "(targets = inputs).")
     if _problem_prefixes:
-        lines.append("Problem families: " + ", ".join(f"{p}:<name>" for p in sorted(_problem_prefixes))
-                     + " (tfds:<name>[/<config>][:<version>]: any TFDS dataset).")
+        lines.append("Problem families: " + "; ".join(_prefix_usage[p] for p in sorted(_problem_prefixes)) + ".")
     return "\n".join(lines)

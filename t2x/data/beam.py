@@ -1,6 +1,6 @@
 """Apache Beam datagen: a problem's shards written by a Beam pipeline, one element per shard.
 
-    reports = write_problem(problem, data_dir, tmp_dir, random_seed=429459,
+    reports = write_problem(problem, data_dir, tmp_dir, random_seed=DEFAULT_RANDOM_SEED,
                             pipeline_options_flags="--runner=FnApiRunner --direct_num_workers=2 "
                                                    "--direct_running_mode=multi_processing")
 

@@ -230,6 +230,7 @@ def _from_prefix(spec: str, was_reversed: bool = False, was_copy: bool = False) 
     return MixtureProblem(children=names)
 
 
-registry.register_problem_prefix(PREFIX, _from_prefix)
+registry.register_problem_prefix(PREFIX, _from_prefix,
+                                 "mixture:<a>+<b>[+...] (problems trained together; rates: MixtureProblem.rates)")
 
 __all__ = ["MixtureProblem", "PREFIX"]

@@ -484,4 +484,5 @@ def _from_prefix(spec: str, was_reversed: bool = False, was_copy: bool = False) 
     return TfdsProblem(was_reversed=was_reversed, was_copy=was_copy, spec=spec)
 
 
-registry.register_problem_prefix("tfds", _from_prefix)
+registry.register_problem_prefix("tfds", _from_prefix,
+                                 "tfds:<name>[/<config>][:<version>] (any TFDS dataset)")

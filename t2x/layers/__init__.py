@@ -2,10 +2,13 @@
 
 * ``attention``: ``MultiheadAttention`` (with ``project_memory``/``attend`` for caches) and
   the bias helpers (padding, causal, same segment for packed rows);
-* ``timing``: sinusoid timing signals (by position for packed rows), ``shift_right_3d``;
+* ``timing``: sinusoid timing signals (by position for packed rows, of any offset positions),
+  the universal transformer's ``StepTimingSignal``, ``shift_right_3d``;
 * ``sublayers``: ``PrePostProcess`` (T2T's ``n``/``d``/``a`` sequences), ``Sublayer`` (one
   residual block), ``DenseReluDense``;
-* ``decoder``: fast cached decoding of any stack of such blocks.
+* ``decoder``: fast cached decoding of any stack of such blocks (a ``prepare`` hook per place,
+  ``step_place`` for a model that recurs between places);
+* ``act``: Adaptive Computation Time (halting unit, the halting loop, the ponder cost).
 """
 
 from t2x.layers.attention import (NEG_INF, MultiheadAttention, attention_bias_ignore_padding,

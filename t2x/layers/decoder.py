@@ -12,11 +12,13 @@ decoded so far, ``[n, heads, decode_length, depth]`` (``n = batch * beams``), an
 the encoder output once for the enc-dec blocks. ``step`` runs one position ``i`` (``x``
 ``[n, 1, D]``, embedded, with its timing signal) through the stack: each self-attention
 block projects the new position, writes its keys and values at ``i`` and attends over
-positions ``<= i``. One step costs one position instead of a re-run of the prefix, with the
+positions ``<= i``; ``prepare(x, place)`` may change ``x`` before each place (timing signals
+of a weight-tied stack), and ``step_place`` runs one place for a model that recurs between
+places itself (ACT). One step costs one position instead of a re-run of the prefix, with the
 logits of the slow path. Both run inside ``tf.function`` (``t2x.decoding``'s loops).
 """
 
-from typing import Any, Dict, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import tensorflow as tf
 
@@ -42,25 +44,42 @@ def init_cache(self_attention: Sequence, encdec: Sequence, batch: int, decode_le
     return cache
 
 
-def step(x, i, cache: Dict[str, Any], decode_length: int, self_attention: Sequence,
-         encdec: Sequence, ffn: Sequence):
-    """Position ``i`` (``x [n, 1, D]``) through the stack -> (``[n, 1, D]``, the new cache)."""
+def step_place(x, i, layer: Dict[str, Any], decode_length: int, attention_block, encdec_block, ffn_block,
+               encdec_bias=None):
+    """One place of the stack at position ``i``: ``x [n, 1, D]`` through the self-attention
+    block (writing this position's keys and values into ``layer``'s ``k``/``v`` buffers and
+    attending over positions ``<= i``), the enc-dec block when ``layer`` holds
+    ``encdec_k``/``encdec_v``, and the feed-forward block. Returns (``[n, 1, D]``, the
+    place's new cache). A model with its own recurrence between places (a universal
+    transformer's ACT halting) calls this once per place; ``step`` runs a plain stack."""
     position = tf.range(decode_length)
     self_bias = tf.where(position <= i, 0.0, NEG_INF)[None, None, None, :]
     write = tf.one_hot(i, decode_length, dtype=x.dtype)[None, None, :, None]
+    layer = dict(layer)
+    y = attention_block.pre(x)
+    k_new, v_new = attention_block.fn.project_memory(y)  # [n, heads, 1, d]
+    layer["k"] = layer["k"] + write * k_new
+    layer["v"] = layer["v"] + write * v_new
+    y = attention_block.fn.attend(y, layer["k"], layer["v"], self_bias)
+    x = attention_block.post(y, previous=x)
+    if "encdec_k" in layer:
+        y = encdec_block.fn.attend(encdec_block.pre(x), layer["encdec_k"], layer["encdec_v"], encdec_bias)
+        x = encdec_block.post(y, previous=x)
+    return ffn_block(x), layer
+
+
+def step(x, i, cache: Dict[str, Any], decode_length: int, self_attention: Sequence,
+         encdec: Sequence, ffn: Sequence, prepare: Optional[Callable] = None):
+    """Position ``i`` (``x [n, 1, D]``) through the stack -> (``[n, 1, D]``, the new cache).
+
+    ``prepare(x, place)``, when given, runs before each place (``place`` = 0, 1, ...) and
+    returns the ``[n, 1, D]`` the place reads: a universal transformer adds its position
+    and step timing signals there before every application of its one layer."""
     new_layers = []
     for index, (attention_block, ffn_block) in enumerate(zip(self_attention, ffn)):
-        layer = dict(cache["layers"][index])
-        y = attention_block.pre(x)
-        k_new, v_new = attention_block.fn.project_memory(y)  # [n, heads, 1, d]
-        layer["k"] = layer["k"] + write * k_new
-        layer["v"] = layer["v"] + write * v_new
-        y = attention_block.fn.attend(y, layer["k"], layer["v"], self_bias)
-        x = attention_block.post(y, previous=x)
-        if "encdec_k" in layer:
-            block = encdec[index]
-            y = block.fn.attend(block.pre(x), layer["encdec_k"], layer["encdec_v"], cache["encdec_bias"])
-            x = block.post(y, previous=x)
-        x = ffn_block(x)
+        if prepare is not None:
+            x = prepare(x, index)
+        x, layer = step_place(x, i, cache["layers"][index], decode_length, attention_block,
+                              encdec[index] if encdec else None, ffn_block, cache.get("encdec_bias"))
         new_layers.append(layer)
     return x, dict(cache, layers=new_layers)

@@ -6,6 +6,7 @@ attention or a feed-forward layer. ``t2x.layers.decoder`` decodes any such stack
 """
 
 import keras
+import tensorflow as tf
 
 
 class DenseReluDense(keras.layers.Layer):
@@ -89,3 +90,12 @@ class Sublayer(keras.layers.Layer):
         else:
             y = self.fn(y, training=training)
         return self.post(y, previous=x, training=training)
+
+
+def masked_mean(x, nonpadding):
+    """``x [B, L, D]`` averaged over the real positions (``nonpadding [B, L]``, 1.0 real,
+    0.0 padding) -> ``[B, 1, D]``: an encoder's output pooled for a class label, padding
+    left out (an example reads the same whatever its batch is padded to)."""
+    w = tf.cast(nonpadding, x.dtype)[:, :, None]
+    return tf.reduce_sum(x * w, axis=1, keepdims=True) / tf.maximum(tf.reduce_sum(w, axis=1, keepdims=True),
+                                                                  tf.cast(1.0, x.dtype))

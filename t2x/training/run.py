@@ -15,6 +15,7 @@ from absl import logging
 
 from t2x.data.problem import DatasetSplit
 from t2x.errors import ConfigError
+from t2x.data.specs import DEFAULT_RANDOM_SEED
 from t2x.training.trainer import Trainer
 
 DEFAULT_OUTPUT_ROOT = "~/t2x_train"
@@ -72,7 +73,7 @@ def run_training(*, problem: str, model: str, hparams_set: Optional[str] = None,
     if trainer_kwargs.get("eval_decode_split") and schedule != "train":
         splits.append(trainer_kwargs["eval_decode_split"])
     prepare_data(prob, data_dir, tmp_dir, splits=splits, force=generate_data, num_processes=num_processes,
-                 random_seed=trainer_kwargs.get("random_seed", 429459), announce=announce)
+                 random_seed=trainer_kwargs.get("random_seed", DEFAULT_RANDOM_SEED), announce=announce)
     trainer = Trainer(problem=prob, model_name=model, hparams=hp, hparams_set=hparams_set,
                       data_dir=data_dir, output_dir=output_dir, **trainer_kwargs)
     return trainer, trainer.run(schedule)
@@ -80,7 +81,7 @@ def run_training(*, problem: str, model: str, hparams_set: Optional[str] = None,
 
 def prepare_data(problem, data_dir: Optional[str], tmp_dir: Optional[str] = None, *,
                  splits: Optional[List[str]] = None, force: bool = False, num_processes: int = 1,
-                 random_seed: int = 429459, announce: Callable[[str], None] = logging.info) -> None:
+                 random_seed: int = DEFAULT_RANDOM_SEED, announce: Callable[[str], None] = logging.info) -> None:
     """Generates ``problem``'s shards of ``splits`` (default all) that are missing from
     ``data_dir`` (all of them with ``force``: ``--generate_data``), downloading to ``tmp_dir``
     (default ``<data_dir>/tmp``); announced. A problem that only reads shards made elsewhere

@@ -135,6 +135,7 @@ class CompiledSteps:
         weights = tf.cast(self.model.modalities["targets"].targets_weights(features["targets"]), tf.float32)
         out = {"loss_num": num, "loss_den": den}
         out.update(metrics_lib.step_sums(self.step_metrics, logits, features["targets"], weights))
+        out.update(self.model.step_sums(features))  # the model's own (a ponder cost)
         return out
 
     @tf.function(reduce_retracing=True)  # length-bucketed batches vary in shape

@@ -53,6 +53,7 @@ from t2x.model import (check_model_hparams, checkpoint_random_state, checkpoint_
 from t2x.training import learning_rate as lr_lib
 from t2x.training import optimizers, reporting, scale, selection, steps
 from t2x.training.evaluator import Evaluator, _reading
+from t2x.training.options import EVAL, LOOP, SELECTION
 from t2x.training.preemption import Preempted, StopSignals
 from t2x.training.run_dir import RunDir, RunInfo, first_line, unwritable
 
@@ -92,19 +93,25 @@ class Trainer:
     """Trains and evaluates one model on one problem; see the module docstring."""
 
     def __init__(self, *, problem, model_name: str, hparams: HParams, hparams_set: str,
-                 data_dir: str, output_dir: str, train_steps: int = 1000, eval_steps: int = 100,
-                 eval_every: int = 1000, save_checkpoints_steps: int = 1000,
-                 keep_checkpoint_max: int = 5, strategy: str = "default", random_seed: int = 429459,
-                 log_every: int = 100, allow_config_change: bool = False,
-                 eval_batch_size: Optional[int] = None, num_summary_images: int = 4,
+                 data_dir: str, output_dir: str, train_steps: int = LOOP.train_steps,
+                 eval_steps: int = EVAL.eval_steps, eval_every: int = LOOP.eval_every,
+                 save_checkpoints_steps: int = LOOP.save_checkpoints_steps,
+                 keep_checkpoint_max: int = LOOP.keep_checkpoint_max, strategy: str = LOOP.strategy,
+                 random_seed: int = LOOP.random_seed, log_every: int = LOOP.log_every,
+                 allow_config_change: bool = LOOP.allow_config_change,
+                 eval_batch_size: Optional[int] = EVAL.eval_batch_size,
+                 num_summary_images: int = LOOP.num_summary_images,
                  optimizer_fn: Optional[Callable] = None, learning_rate_fn: Optional[Callable] = None,
-                 flags_text: Optional[str] = None, eval_decode_split: Optional[str] = None,
-                 eval_decode_examples: int = 0, decode_hparams: str = "", bleu_tokenize: str = "13a",
+                 flags_text: Optional[str] = None, eval_decode_split: Optional[str] = EVAL.eval_decode_split,
+                 eval_decode_examples: int = EVAL.eval_decode_examples,
+                 decode_hparams: str = EVAL.decode_hparams, bleu_tokenize: str = EVAL.bleu_tokenize,
                  t2x_usr_dir: Optional[str] = None, warm_start_from: Optional[str] = None,
-                 xla: bool = False, early_stopping_metric: Optional[str] = None,
-                 early_stopping_patience: int = 0, keep_best_checkpoint: bool = False,
+                 xla: bool = LOOP.xla, early_stopping_metric: Optional[str] = SELECTION.early_stopping_metric,
+                 early_stopping_patience: int = SELECTION.early_stopping_patience,
+                 keep_best_checkpoint: bool = SELECTION.keep_best_checkpoint,
                  eval_callbacks: Sequence[Callable[[int, Dict[str, float]], None]] = ()):
-        """Keyword-only; checked here, before anything runs.
+        """Keyword-only; checked here, before anything runs. The defaults are
+        ``t2x.training.options``' (the binary's flags and the tuner take the same).
 
         ``optimizer_fn(learning_rate=schedule)`` replaces the optimizer named by
         ``hparams.optimizer`` and ``learning_rate_fn(hparams, train_steps)`` the hparams'

@@ -44,6 +44,7 @@ from absl import logging
 
 from t2x.errors import ConfigError
 from t2x.fileio import write_text_atomic
+from t2x.training.options import EVAL, LOOP, TUNER_EVAL_EVERY
 
 STUDY_FILE = "study.db"
 BEST_FILE = "best.json"
@@ -68,10 +69,10 @@ class TunerConfig:
     tmp_dir: Optional[str] = None
     storage: Optional[str] = None  # default sqlite:///<output_dir>/study.db
     study_name: str = "t2x"
-    train_steps: int = 1000
-    eval_every: int = 200
-    eval_steps: int = 100
-    random_seed: int = 429459
+    train_steps: int = LOOP.train_steps
+    eval_every: int = TUNER_EVAL_EVERY
+    eval_steps: int = EVAL.eval_steps
+    random_seed: int = LOOP.random_seed
     pruner: str = "median"  # "median" or "none"
     t2x_usr_dir: Optional[str] = None
     gin_files: Sequence[str] = ()
