@@ -3,7 +3,7 @@ registers every problem module listed in ``MODULES``."""
 
 import importlib
 
-MODULES = ["algorithmic", "bottlenecks", "cifar", "from_files", "mixture", "mnist", "text", "tfds"]
+MODULES = ["algorithmic", "babi", "bottlenecks", "cifar", "from_files", "math_deepmind", "mixture", "mnist", "text", "tfds"]
 
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -7,6 +7,12 @@ and end with EOS, as T2T. Samples come from a ``numpy.random.RandomState`` seede
 problem, the split and ``--random_seed`` (no global state: every writer process draws the
 same stream), so the same seed gives byte-identical shards.
 
+Length generalisation: a problem whose dev sequences are longer than its train ones reports
+evaluation per length bucket of the inputs (EOS not counted) as well as overall:
+``eval/length_1-40/<metric>``, ``eval/length_41-100/<metric>``, ``eval/length_101-400/<metric>``
+(``length_buckets``; per-sequence accuracy is among the metrics), through
+``eval_problems()``: views of the one dev split written (``t2x.data.views``), no new data.
+
 Where this differs from T2T: the addition and multiplication problems separate their two
 numbers with the symbol ``base``, which T2T's vocabulary (``num_symbols + 2``) did not
 count; here the vocabulary includes it. The nlp-like problems draw symbols 0..n-1 (T2T's
@@ -21,6 +27,7 @@ import numpy as np
 from t2x import registry
 from t2x.data.text_encoder import EOS_ID, NUM_RESERVED_TOKENS, TextEncoder
 from t2x.data.problem import DEFAULT_RANDOM_SEED, DatasetSplit, ModalityType, Problem, SplitSpec
+from t2x.data.views import ProblemView, length_between
 
 
 class AlgorithmicProblem(Problem):
@@ -34,6 +41,8 @@ class AlgorithmicProblem(Problem):
     train_length, dev_length = 40, 400
     train_size, dev_size = 100000, 10000
     num_shards = 10
+    # Inclusive input-length ranges evaluation reports apart when dev is longer than train.
+    length_buckets = ((1, 40), (41, 100), (101, 400))
 
     def generator(self, nbr_symbols: int, max_length: int, nbr_cases: int,
                   rng: np.random.RandomState) -> Iterator[Dict[str, List[int]]]:
@@ -70,6 +79,20 @@ class AlgorithmicProblem(Problem):
 
     def eval_metrics(self):
         return ["accuracy", "accuracy_per_sequence", "neg_log_perplexity"]
+
+    def eval_problems(self):
+        """Host: ``{"": self, "length_<lo>-<hi>": view, ...}``, one view of dev per bucket of
+        ``length_buckets`` that dev lengths (1..``dev_length``) reach, when dev goes beyond
+        ``train_length`` and reaches two buckets or more; else ``{"": self}``. A view keeps
+        the dev examples whose inputs hold ``lo..hi`` symbols (EOS not counted)."""
+        buckets = [(lo, hi) for lo, hi in self.length_buckets if lo <= self.dev_length]
+        if self.dev_length <= self.train_length or len(buckets) < 2:
+            return {"": self}
+        views = {"": self}
+        for lo, hi in buckets:
+            name = f"length_{lo}-{hi}"
+            views[name] = ProblemView(self, name, keep=lambda b, lo=lo, hi=hi: length_between(b, lo, hi))
+        return views
 
 
 def _uniform(rng, nbr_symbols, max_length, nbr_cases):
