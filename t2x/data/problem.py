@@ -343,6 +343,13 @@ class Problem:
         del results
         return {}
 
+    def eval_report(self, results: Dict[str, Dict[str, float]]) -> str:
+        """Host, after an evaluation: a text table of ``results`` (as ``summarize_eval``
+        gets them) that the evaluator writes to ``eval/report-<step>.txt`` and logs, e.g.
+        bAbI's per-task errors. Default: none (``""``)."""
+        del results
+        return ""
+
     # ---------------------------------------------------------------- reading --
     def example_reading_spec(self) -> Dict[str, Any]:
         """``{serialized feature: tf.io.*Feature}`` for ``tf.io.parse_example``.

@@ -13,7 +13,8 @@ What it does, on the host between training steps (the eval step itself is compil
   decodes of ``eval_decode_split`` by the decoder ``t2x-decoder`` runs
   (``t2x.training.decoder.SequenceDecoder``), the decodes kept in
   ``decodes/<split>-<step>.txt`` (``decodes/<name>/...`` for a child or view);
-* ``problem.summarize_eval(results)``: metrics across the views (failed tasks, averages);
+* ``problem.summarize_eval(results)``: metrics across the views (failed tasks, averages),
+  and ``problem.eval_report(results)``: a table written to ``eval/report-<step>.txt``;
 * summaries: ``eval/<metric>`` for the problem, ``eval/<name>/<metric>`` for each child or
   view, the HParams-dashboard row; one log line each.
 
@@ -88,7 +89,14 @@ class Evaluator:
         for name, values in results.items():
             metrics.update({f"{name}/{k}": v for k, v in values.items()})
         summary = self.problem.summarize_eval({"": metrics, **results})
+        report = self.problem.eval_report({"": metrics, **results})
         metrics.update(summary)
+        if report and self.is_chief:
+            from t2x.fileio import write_text_atomic
+
+            path = os.path.join(self.output_dir, "eval", f"report-{step}.txt")
+            write_text_atomic(path, report.rstrip("\n") + "\n")
+            logging.info("eval report at step %d (%s):\n%s", step, path, report.rstrip("\n"))
         writer = reporting.summary_writer(os.path.join(self.output_dir, "eval"), self.is_chief)
         reporting.write_eval(writer, step, metrics, trial_id=self.dashboard.get("trial_id", self.output_dir),
                              hparams=self.dashboard.get("hparams", {}), names=self.dashboard.get("names", {}))
