@@ -29,7 +29,8 @@ flags.DEFINE_list("formats", ["saved_model"], "Any of saved_model, tflite (float
 flags.DEFINE_string("decode_hparams", "", "Sequence models: the decoding inside the graph, "
                     "e.g. 'beam_size=4,alpha=0.6' (default greedy).")
 flags.DEFINE_integer("representative_examples", 200, "Training images that calibrate tflite_int8.")
-flags.DEFINE_boolean("overwrite", False, "Replace an existing export of the same step.")
+flags.DEFINE_boolean("overwrite", False, "Replace an earlier export in --export_dir (a directory holding "
+                     "export.json); anything else is never replaced.")
 common.define_registry_flags()
 
 
@@ -38,8 +39,6 @@ def main(argv):
         return 0
     if not FLAGS.output_dir:
         common.fail(BINARY, "--output_dir is required: the directory t2x-trainer wrote")
-    if FLAGS.representative_examples < 1:
-        common.fail(BINARY, f"--representative_examples={FLAGS.representative_examples} must be positive")
     from t2x.training import export as export_lib
 
     result = export_lib.export(

@@ -17,7 +17,11 @@ Layout of ``RUN/export/<step>/`` (each format named after itself):
 
 The directory is staged as ``<step>.partial-<pid>`` beside its final name and renamed into
 place when every format is written: a killed export leaves no directory under the final
-name (the next export removes the stale staging directory).
+name (the next export removes the stale staging directory). An existing ``export_dir`` must
+be empty or an earlier export (it holds ``export.json``), which ``overwrite`` replaces only
+once the new one is whole (``check_destination``: never the run, a folder holding it, nor
+the run's files outside ``export/``). A full or read-only destination is an ExportError
+naming it, and nothing is left there (``write_staged``).
 
 Signatures, by what the problem's features are (``export.json`` lists them with shapes):
 
@@ -44,8 +48,10 @@ signatures only, and the README says why.
 """
 
 import dataclasses
+import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -95,7 +101,8 @@ def parse_formats(formats) -> List[str]:
     for name in names:
         if name not in FORMATS:
             from t2x.errors import did_you_mean
-            raise ExportError(f"--formats: unknown format {name!r}{did_you_mean(name, FORMATS)}; "
+            close = did_you_mean(name, FORMATS, prefix="; did you mean ")
+            raise ExportError(f"--formats: unknown format {name!r}{close}; "
                               f"the formats are {','.join(FORMATS)}")
     if "tfjs" in names or any(n in LITE_FORMATS for n in names):
         if "saved_model" not in names:  # both are converted from it
@@ -327,14 +334,154 @@ def size_bytes(path: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
-def _remove_stale_partials(parent: str) -> None:
+def _remove_stale_partials(parent: str, only: Optional[str] = None) -> None:
+    """Removes the staging directories (``<name>.partial-<pid>``) that dead exports left in
+    ``parent`` (only those of ``<only>`` when given: outside a run's ``export/`` nothing
+    else is touched). An ``<name>.partial-old-<pid>`` whose ``<name>`` is gone is an earlier
+    export that an overwrite, killed between its two renames, had moved aside: it goes back."""
     if not os.path.isdir(parent):
         return
     for name in os.listdir(parent):
         base, mark, pid = name.rpartition(PARTIAL)
-        if mark and pid.isdigit() and not pid_alive(int(pid)):
-            logging.info("Removing %s, left by an export that did not finish", os.path.join(parent, name))
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        number = pid[len("old-"):] if pid.startswith("old-") else pid
+        if not mark or (only is not None and base != only) or not number.isdigit() or pid_alive(int(number)):
+            continue
+        path = os.path.join(parent, name)
+        if number != pid and not os.path.exists(os.path.join(parent, base)):
+            logging.info("Restoring %s, moved aside by an export that did not finish", os.path.join(parent, base))
+            os.rename(path, os.path.join(parent, base))
+            continue
+        logging.info("Removing %s, left by an export that did not finish", path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _inside(path: str, directory: str) -> bool:
+    """``path`` is ``directory`` or under it (both absolute and resolved)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def is_export(path: str) -> bool:
+    """``path`` is a t2x export: its ``export.json`` says which step and kind it holds."""
+    try:
+        with open(os.path.join(path, "export.json"), encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and "step" in info and "kind" in info
+
+
+def check_destination(final: str, run_path: str, overwrite: bool) -> None:
+    """Refuses, before anything is written, an export directory that cannot be written or
+    must not be replaced. A new or empty directory is fine; an existing one is replaced
+    (with ``overwrite``) only when it is an earlier t2x export (``is_export``), and never
+    when it is the run directory, a directory holding the run, or inside the run but not
+    under its ``export/``."""
+    run, real = os.path.realpath(run_path), os.path.realpath(final)
+    default = os.path.join(run_path, "export", "<step>")
+    probe = final
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        where = "is a file" if probe == final else f"goes through {probe}, a file"
+        raise ExportError(f"--export_dir={final} {where}, not a directory: give a directory (a new one, or an "
+                          f"earlier export's with --overwrite; default {default})")
+    if probe != final:
+        return  # a new directory
+    if _inside(run, real):
+        where = "is the run directory" if real == run else f"holds the run {run}"
+        raise ExportError(f"--export_dir={final} {where}: an export never replaces it; give a new or empty "
+                          f"--export_dir (default {default})")
+    try:
+        entries = os.listdir(final)
+    except OSError as e:
+        raise ExportError(f"--export_dir={final} cannot be read ({e.strerror}): give a new or empty "
+                          "--export_dir") from e
+    if not entries:
+        return  # nothing to lose
+    if _inside(real, run) and not _inside(real, os.path.join(run, "export")):
+        raise ExportError(f"--export_dir={final} is inside the run {run} but not under its export/: an export "
+                          f"never replaces the run's files; give a new or empty --export_dir (default {default})")
+    if not is_export(final):
+        raise ExportError(f"--export_dir={final} holds {len(entries)} file(s) that are not a t2x export (no "
+                          "export.json): --overwrite replaces only an earlier export; give a new or empty "
+                          "--export_dir")
+    if not overwrite:
+        raise ExportError(f"{final} holds an earlier export: pass --overwrite to replace it, or give another "
+                          "--export_dir")
+
+
+# Where a write into the export directory fails for want of space or permission (the
+# errno of an OSError; TensorFlow's file system reports the same as these errors).
+_DESTINATION_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                       errno.EEXIST, errno.EXDEV, errno.EBUSY, errno.EISDIR, errno.ENAMETOOLONG)
+
+
+def destination_problem(error: BaseException, root: str) -> Optional[str]:
+    """Why ``error`` (raised while writing the export under ``root``) is the destination's
+    fault -- full, read-only, not writable --, or None when it is not (a bug: re-raised)."""
+    if isinstance(error, OSError):
+        names = [n for n in (error.filename, error.filename2) if n is not None]
+        if error.errno not in _DESTINATION_ERRNOS:
+            return None
+        if names and not all(_inside(os.path.realpath(os.path.abspath(str(n))), os.path.realpath(root))
+                             for n in names):
+            return None
+        if not names and error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return None
+        return error.strerror or os.strerror(error.errno)
+    message = getattr(error, "message", str(error))
+    if os.path.realpath(root) not in message and root not in message:
+        return None
+    reason = re.sub(r"\s*\[Op:\w+\]|\s*\[\[\{\{node [^]]*\]\]", "", message.rsplit("; ", 1)[-1]).strip()
+    return reason or type(error).__name__
+
+
+def write_staged(final: str, write, *, clean_parent: bool = False) -> None:
+    """Makes the directory ``final`` whole or not at all: ``write(staging)`` fills
+    ``<final>.partial-<pid>`` beside it, which is then renamed onto ``final`` (an earlier
+    export there is moved aside first and removed only once the new one is in place; it
+    comes back when the rename fails). Stale staging directories of dead exports are
+    removed first (every one in ``final``'s parent with ``clean_parent``, else those of
+    ``final`` only). A full, read-only or unwritable destination is an ExportError naming
+    it; then no staging directory, nor any directory this call created, is left."""
+    parent = os.path.dirname(final)
+    created, probe = None, parent  # the highest directory this call creates (None: all exist)
+    while not os.path.exists(probe):
+        created, probe = probe, os.path.dirname(probe)
+    staging = final + PARTIAL + str(os.getpid())
+    try:
+        os.makedirs(parent, exist_ok=True)
+        _remove_stale_partials(parent, None if clean_parent else os.path.basename(final))
+        os.makedirs(staging)
+        write(staging)
+        if os.path.isdir(final) and os.listdir(final):  # an earlier export (check_destination)
+            old = final + PARTIAL + "old-" + str(os.getpid())
+            os.rename(final, old)
+            try:
+                os.rename(staging, final)
+            except OSError:
+                os.rename(old, final)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, final)  # onto nothing or an empty directory
+    except (OSError, tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError) as e:
+        reason = destination_problem(e, created or parent)
+        if reason is None:
+            raise
+        raise ExportError(f"cannot write the export to {final}: {reason}; free space there or make it writable, "
+                          "or give another --export_dir (nothing was written)") from e
+    finally:
+        if os.path.lexists(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+        if created is not None and not os.path.exists(final):
+            directory = parent
+            while _inside(directory, created):
+                try:
+                    os.rmdir(directory)  # only if empty
+                except OSError:
+                    break
+                directory = os.path.dirname(directory)
 
 
 def _readme(info: dict) -> str:
@@ -362,6 +509,9 @@ def export(output_dir: str, *, formats: Iterable[str] = ("saved_model",), checkp
     from t2x.model import create_model
 
     formats = parse_formats(formats)
+    if representative_examples < 1:
+        raise ExportError(f"--representative_examples={representative_examples} must be >= 1: the number of "
+                          "training images that calibrate tflite_int8 (default 200)")
     decode_hp = parse_decode_hparams(decode_hparams)
     run_dir = RunDir(output_dir)
     run = run_dir.load(data_dir=data_dir, t2x_usr_dir=t2x_usr_dir)
@@ -375,23 +525,31 @@ def export(output_dir: str, *, formats: Iterable[str] = ("saved_model",), checkp
         raise ExportError(f"--formats={','.join(converted)}: TF Lite and TF.js exports are for image "
                           f"classifiers; {run.problem.name} is a {kind} (its decoding loop and string "
                           "signatures are SavedModel-only): use --formats=saved_model")
+    if decode_hparams and kind in ("image_classifier", "text_classifier"):
+        raise ExportError(f"--decode_hparams={decode_hparams} is for sequence models (text-to-text, language "
+                          f"models); {run.problem.name} exports as kind {kind} (one pass, no decoding): "
+                          "drop --decode_hparams")
     final = os.path.abspath(os.path.expanduser(export_dir or os.path.join(run_dir.path, "export", str(step))))
-    if os.path.exists(final) and not overwrite:
-        raise ExportError(f"{final} exists: pass --overwrite to replace it, or --export_dir")
-    parent = os.path.dirname(final)
-    os.makedirs(parent, exist_ok=True)
-    _remove_stale_partials(parent)
-    staging = final + PARTIAL + str(os.getpid())
+    check_destination(final, run_dir.path, overwrite)
 
     model = create_model(run.problem, run.model_name, run.hparams, run.data_dir)
-    restore_weights(model, path)
+    # RunDir's one rule: a damaged checkpoint falls back to the one before it, one rotated away
+    # while being read is chosen again (once); the export is named after the step read.
+    read = run_dir.read_checkpoint(lambda p: restore_weights(model, p), checkpoint_path, chosen=path)
+    if read != path:
+        path, suffix = read, os.path.basename(read).rpartition("-")[2]
+        step = int(suffix) if suffix.isdigit() else 0
+        if not export_dir:
+            final = os.path.join(run_dir.path, "export", str(step))
+            check_destination(final, run_dir.path, overwrite)
     logging.info("Restored %s", path)
     info = {"problem": run.problem.name, "model": run.model_name, "hparams_set": run.hparams_set,
             "hparams": run.hparams.values(),
             "step": step, "checkpoint": path, "kind": kind, "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "notes": []}
-    os.makedirs(staging)
-    try:
+    files: Dict[str, str] = {}
+
+    def write(staging: str) -> None:
         sm_dir = os.path.join(staging, "saved_model")
         if kind == "image_classifier":
             num_classes = problem_hparams.vocab_size["targets"]
@@ -408,7 +566,7 @@ def export(output_dir: str, *, formats: Iterable[str] = ("saved_model",), checkp
         info["signatures"] = {name: _signature_info(fn) for name, fn in signatures.items()}
         tf.saved_model.save(module, sm_dir, signatures=signatures)
         shutil.rmtree(os.path.join(staging, "vocab"), ignore_errors=True)  # copied into assets/
-        files = {"saved_model": os.path.join(final, "saved_model")}
+        files["saved_model"] = os.path.join(final, "saved_model")
         if any(f in LITE_FORMATS for f in formats):
             representative = (_representative_images(run.problem, run.data_dir, representative_examples)
                               if "tflite_int8" in formats else None)
@@ -424,15 +582,7 @@ def export(output_dir: str, *, formats: Iterable[str] = ("saved_model",), checkp
         info["sizes_bytes"] = {fmt: size_bytes(os.path.join(staging, os.path.relpath(p, final))) for fmt, p in files.items()}
         write_text_atomic(os.path.join(staging, "export.json"), json.dumps(info, indent=1, default=str) + "\n")
         write_text_atomic(os.path.join(staging, "README.md"), _readme(info))
-        if os.path.exists(final):  # overwrite: the old export leaves only once the new one is whole
-            old = final + PARTIAL + "old-" + str(os.getpid())
-            os.rename(final, old)
-            os.rename(staging, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, final)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging, ignore_errors=True)
+
+    write_staged(final, write, clean_parent=os.path.dirname(final) == os.path.join(run_dir.path, "export"))
     return ExportResult(export_dir=final, step=step, checkpoint=path, files=files,
                         signatures=info["signatures"], kind=kind)

@@ -1,6 +1,8 @@
 """t2x-exporter end to end: a tiny image run and a tiny_algo run exported, every signature's
 shapes, dtypes and values against the checkpoint, TF Lite through ai_edge_litert, TF.js in
-headless Chromium, a killed export, and the one-line errors."""
+headless Chromium, a killed export, the one-line errors, and the destination: what
+--overwrite may replace, a failed overwrite, a full or read-only folder. (Text classifiers
+and language models: test_export_text.py.)"""
 
 import importlib.util
 import json
@@ -312,3 +314,130 @@ def test_tflite_of_a_sequence_model_is_refused(algo_run):
 
     with pytest.raises(ExportError, match="TF Lite and TF.js exports are for image classifiers"):
         export(str(algo_run / "out"), formats="tflite")
+
+
+# ------------------------------------------------------------------ the destination --
+
+def _tree(path):
+    """Every file under ``path`` (relative names), sorted."""
+    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _, files in os.walk(path) for f in files)
+
+
+def test_overwrite_never_replaces_the_run_its_files_or_other_folders(image_run, tmp_path):
+    from t2x.training.export import ExportError, export
+
+    root, _ = image_run
+    run_dir = root / "run"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me\n")
+    before = {p: _tree(p) for p in (root, run_dir, tmp_path / "mine")}
+    assert len(before[run_dir]) >= 8 and any(n.startswith("train" + os.sep) for n in before[run_dir])
+    refused = [(run_dir, "is the run directory"), (run_dir / "train", "is inside the run"),
+               (root, "holds the run"), (tmp_path / "mine", "not a t2x export"),
+               (run_dir / "export", "not a t2x export")]
+    for target, message in refused:
+        with pytest.raises(ExportError, match=message):
+            export(str(run_dir), export_dir=str(target), overwrite=True)
+    assert {p: _tree(p) for p in before} == before
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me\n"
+
+
+def test_overwrite_replaces_an_earlier_export_and_an_empty_folder_is_used(image_run, tmp_path):
+    from t2x.training.export import ExportError, export
+
+    root, _ = image_run
+    target = tmp_path / "served"
+    target.mkdir()  # empty: nothing to lose, no --overwrite needed
+    export(str(root / "run"), export_dir=str(target))
+    files = _tree(target)
+    assert "export.json" in files and "saved_model/saved_model.pb" in files
+    (target / "stale.txt").write_text("from the earlier export\n")
+    with pytest.raises(ExportError, match="holds an earlier export: pass --overwrite"):
+        export(str(root / "run"), export_dir=str(target))
+    assert (target / "stale.txt").exists()
+    export(str(root / "run"), export_dir=str(target), overwrite=True)
+    assert _tree(target) == files  # replaced whole: the earlier export's extra file is gone
+    assert sorted(os.listdir(tmp_path)) == ["served"]  # no staging or set-aside folder left
+
+
+def test_a_failed_overwrite_keeps_the_earlier_export(image_run, tmp_path, monkeypatch):
+    from t2x.training import export as export_lib
+
+    root, _ = image_run
+    target = tmp_path / "kept"
+    export_lib.export(str(root / "run"), export_dir=str(target))
+    files, info = _tree(target), (target / "export.json").read_text()
+
+    def full_disk(module, directory, signatures=None):
+        os.makedirs(directory)
+        raise tf.errors.ResourceExhaustedError(None, None,
+                                               f"{directory}/saved_model.pb.tmp1; No space left on device")
+
+    monkeypatch.setattr(export_lib.tf.saved_model, "save", full_disk)
+    with pytest.raises(export_lib.ExportError) as error:
+        export_lib.export(str(root / "run"), export_dir=str(target), overwrite=True)
+    assert str(error.value) == (f"cannot write the export to {target}: No space left on device; free space there or "
+                                "make it writable, or give another --export_dir (nothing was written)")
+    assert _tree(target) == files and (target / "export.json").read_text() == info
+    assert sorted(os.listdir(tmp_path)) == ["kept"]
+    # a new folder (and the folders made for it) is not left behind either
+    with pytest.raises(export_lib.ExportError, match="No space left on device"):
+        export_lib.export(str(root / "run"), export_dir=str(tmp_path / "new" / "deeper" / "e"))
+    assert sorted(os.listdir(tmp_path)) == ["kept"]
+
+
+def test_a_bug_while_writing_keeps_its_traceback(image_run, tmp_path, monkeypatch):
+    from t2x.training import export as export_lib
+
+    root, _ = image_run
+
+    def broken(module, directory, signatures=None):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape [1000000]")
+
+    monkeypatch.setattr(export_lib.tf.saved_model, "save", broken)
+    with pytest.raises(tf.errors.ResourceExhaustedError, match="OOM"):
+        export_lib.export(str(root / "run"), export_dir=str(tmp_path / "e"))
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.fixture
+def small_mounts(tmp_path):
+    """A full (64 KiB tmpfs) and a read-only folder: real tmpfs mounts when this process may
+    mount (root), else a folder without write permission (and no full one)."""
+    full, read_only = tmp_path / "full", tmp_path / "read_only"
+    full.mkdir()
+    read_only.mkdir()
+    mounted = []
+    if os.geteuid() == 0:
+        for path, options in ((full, "size=64k"), (read_only, "ro,size=64k")):
+            if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                              capture_output=True).returncode == 0:
+                mounted.append(path)
+        if len(mounted) < 2:
+            for path in mounted:
+                subprocess.run(["umount", str(path)], check=True)
+            pytest.skip("root without the right to mount a tmpfs: no read-only or full folder to test")
+    else:
+        read_only.chmod(0o555)
+        full = None
+    try:
+        yield full, read_only
+    finally:
+        for path in mounted:
+            subprocess.run(["umount", str(path)], check=True)
+        read_only.chmod(0o755)
+
+
+def test_a_full_or_read_only_destination_is_one_line_naming_it(image_run, small_mounts):
+    root, _ = image_run
+    full, read_only = small_mounts
+    cases = [(read_only / "e", "Read-only file system" if os.geteuid() == 0 else "Permission denied")]
+    if full is not None:
+        cases.append((full / "a" / "e", "No space left on device"))
+    for target, reason in cases:
+        result = run("t2x_exporter", f"--output_dir={root / 'run'}", f"--export_dir={target}")
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert lines[-1] == (f"t2x-exporter: error: cannot write the export to {target}: {reason}; free space "
+                             "there or make it writable, or give another --export_dir (nothing was written)")
+    assert os.listdir(read_only) == [] and (full is None or os.listdir(full) == [])
