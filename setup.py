@@ -54,7 +54,7 @@ setuptools.setup(
         # t2x-tuner: Optuna's samplers, pruners and RDB-backed studies (SQLite by default).
         "tune": ["optuna>=4"],
     },
-    package_data={"t2x.training": ["tfjs_page.html"]},
+    package_data={"t2x.export": ["tfjs_page.html"]},
     entry_points={
         "console_scripts": [
             "t2x-datagen=t2x.scripts.t2x_datagen:run_main",

@@ -36,7 +36,7 @@ def main():
     from ai_edge_litert.interpreter import Interpreter
 
     from t2x.data.problem import Mode
-    from t2x.training.decoder import load_trained_model
+    from t2x.runs.checkpoints import load_trained_model
 
     export_dir = args.export_dir or max(glob.glob(os.path.join(args.output_dir, "export", "*")),
                                         key=lambda p: int(os.path.basename(p)) if os.path.basename(p).isdigit() else -1)
@@ -81,7 +81,7 @@ def main():
             return np.concatenate([runner(images=x[i:i + 1])["probabilities"] for i in range(len(x))])
         paths[fmt], one[fmt], files[fmt] = lite, lite, path
 
-    from t2x.training.export import size_bytes as size
+    from t2x.export.exporter import size_bytes as size
 
     probs = {name: fn(images) for name, fn in paths.items()}  # also the warm-up
     rates = {name: [] for name in paths}

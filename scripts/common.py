@@ -16,8 +16,7 @@ from absl import flags, logging
 
 from t2x import catalogue, registry
 from t2x.data.specs import DEFAULT_RANDOM_SEED
-from t2x.errors import T2XError
-from t2x.training.preemption import Preempted
+from t2x.errors import Preempted, T2XError
 
 FLAGS = flags.FLAGS
 

@@ -27,7 +27,7 @@ def main(argv):
         return 0
     if not FLAGS.output_dir:
         common.fail(BINARY, "--output_dir is required: the directory t2x-trainer wrote")
-    from t2x.training.avg_checkpoints import average_checkpoints
+    from t2x.runs.averaging import average_checkpoints
 
     prefix = average_checkpoints(FLAGS.output_dir, num_last=FLAGS.num_last_checkpoints,
                                  output_dir=FLAGS.avg_dir, data_dir=FLAGS.data_dir)

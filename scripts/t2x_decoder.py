@@ -6,7 +6,7 @@
 The problem, model, hparams, gin config (a *_from_files problem's paths and vocabulary
 type) and data_dir are read back from --output_dir (nothing to repeat); the latest
 checkpoint is used unless --checkpoint_path. The library call is
-``t2x.training.decoder.decode``. Without
+``t2x.inference.decoder.decode``. Without
 --decode_from_file it decodes --decode_split (dev by default) and prints its sacreBLEU;
 with --decode_interactive it reads sentences from stdin. Sentences are batched by length
 and written back in file order (a blank line stays a blank output line); progress lines
@@ -47,7 +47,7 @@ def main(argv):
         return 0
     if not FLAGS.output_dir and not FLAGS.saved_model:
         common.fail(BINARY, "--output_dir is required: the directory t2x-trainer wrote (or --saved_model)")
-    from t2x.training import decoder as decoder_lib
+    from t2x.inference import decoder as decoder_lib
 
     if FLAGS.decode_interactive:
         print("Type a sentence and press Enter (Ctrl-D to quit).", file=sys.stderr)

@@ -6,7 +6,7 @@
 The problem, model, hparams, gin config and data_dir are read back from --output_dir; the
 latest checkpoint is exported unless --checkpoint_path. Everything lands in
 --export_dir (default <output_dir>/export/<step>/), renamed into place only when whole.
-The library call is ``t2x.training.export.export``; the layout and signatures are in its
+The library call is ``t2x.export.exporter.export``; the layout and signatures are in its
 docstring and in each export's README.md and export.json.
 """
 
@@ -39,7 +39,7 @@ def main(argv):
         return 0
     if not FLAGS.output_dir:
         common.fail(BINARY, "--output_dir is required: the directory t2x-trainer wrote")
-    from t2x.training import export as export_lib
+    from t2x.export import exporter as export_lib
 
     result = export_lib.export(
         FLAGS.output_dir, formats=FLAGS.formats, checkpoint_path=FLAGS.checkpoint_path,

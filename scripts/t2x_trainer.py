@@ -75,7 +75,7 @@ TRAINER_FLAGS = ("early_stopping_metric", "early_stopping_patience", "keep_best_
 
 def main(argv):
     if FLAGS.output_dir:  # a run another trainer holds is refused before TensorFlow is imported
-        from t2x.training.run_dir import RunDir
+        from t2x.runs.run_dir import RunDir
 
         RunDir(FLAGS.output_dir).check_lock_free()
     if common.start(BINARY, argv):

@@ -10,7 +10,7 @@ tuners on several machines work on one study). Trials train in
 ``<output_dir>/trials/<n>``; ``tensorboard --logdir <output_dir>`` shows them as rows of
 the HParams dashboard. Re-running a killed tuner continues its study. The best trial is
 printed and written to ``<output_dir>/best.json``. The library call is
-``t2x.training.tuner.tune``.
+``t2x.tuning.tuner.tune``.
 """
 
 import os
@@ -51,7 +51,8 @@ def main(argv):
     for name in ("problem", "model", "hparams_set", "hparams_range", "output_dir"):
         if not FLAGS[name].value:
             common.fail(BINARY, f"--{name} is required; --registry_help lists the registered names")
-    from t2x.training import run, tuner  # noqa: F401  run registers the Trainer's gin configurables
+    from t2x.training import run  # noqa: F401  registers the Trainer's gin configurables
+    from t2x.tuning import tuner
 
     common.parse_gin(BINARY)
 

@@ -48,3 +48,12 @@ def did_you_mean(name: str, candidates: Iterable[str], n: int = 3, cutoff: float
     """``"did you mean a or b?"`` for the closest names, or ``""`` when none is close."""
     close = closest_names(name, candidates, n=n, cutoff=cutoff)
     return f"{prefix}{joiner.join(close)}{suffix}" if close else ""
+
+
+class Preempted(T2XError):
+    """Training stopped on a signal after saving a checkpoint; the message says where.
+    Not an error: the binaries print it and exit with ``exit_code`` (143 SIGTERM, 130 SIGINT)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code

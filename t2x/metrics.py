@@ -24,7 +24,7 @@ Two kinds, by where they run:
   ``correct = 4``, ``weights = 6``: ``accuracy = 0.667``, what one big batch gives (the
   mean of the two batch accuracies would be 0.625).
 
-* **Decode metrics** run *on the host* on real decodes (from ``t2x.training.decoder``'s
+* **Decode metrics** run *on the host* on real decodes (from ``t2x.inference.decoder``'s
   ``SequenceDecoder``, the code ``t2x-decoder`` runs) against the references, both detokenized
   strings:
 

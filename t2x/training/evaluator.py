@@ -11,7 +11,7 @@ What it does, on the host between training steps (the eval step itself is compil
   through the compiled ``eval_step`` (sums of the loss and the step metrics, replica-safe);
 * the decode-based metrics (``bleu``, ``rouge_*``, ``edit_distance``, ``wer``) from real
   decodes of ``eval_decode_split`` by the decoder ``t2x-decoder`` runs
-  (``t2x.training.decoder.SequenceDecoder``), the decodes kept in
+  (``t2x.inference.decoder.SequenceDecoder``), the decodes kept in
   ``decodes/<split>-<step>.txt`` (``decodes/<name>/...`` for a child or view);
 * ``problem.summarize_eval(results)``: metrics across the views (failed tasks, averages),
   and ``problem.eval_report(results)``: a table written to ``eval/report-<step>.txt``;
@@ -142,7 +142,7 @@ class Evaluator:
 
     def _sequence_decodes(self, problem):
         """(hypotheses, references, sentences/s) of ``eval_decode_split`` by ``t2x-decoder``'s decoder."""
-        from t2x.training import decoder as decoder_lib
+        from t2x.inference import decoder as decoder_lib
 
         decoder = decoder_lib.SequenceDecoder(self.model, problem, self.data_dir, self.decode_hparams)
         hypotheses, references = decoder.decode_split(self.eval_decode_split, self.eval_decode_examples)

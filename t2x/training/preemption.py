@@ -20,17 +20,9 @@ import signal
 import threading
 from typing import Dict, Optional
 
-from t2x.errors import T2XError
+from t2x.errors import Preempted  # noqa: F401  (raised by the trainer; re-exported)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-class Preempted(T2XError):
-    """Training stopped on a signal after saving a checkpoint; the message says where."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class StopSignals:

@@ -9,7 +9,7 @@ Where things run: ``train_step``/``eval_step`` are ``tf.function``s run per repl
 strategy; everything else (checkpoints, summaries, progress lines, config checks) runs on
 the host between steps.
 
-``output_dir`` after a run (its configuration files are ``t2x.training.run_dir``'s)::
+``output_dir`` after a run (its configuration files are ``t2x.runs.run_dir``'s)::
 
     ckpt-<step>.index/.data-*   model, optimizer, step and (default strategy) input iterator
     checkpoint                  the CheckpointManager's index
@@ -48,14 +48,15 @@ from t2x import metrics as metrics_lib
 from t2x.data.problem import DatasetSplit, Mode
 from t2x.errors import ConfigError, DataError, T2XError
 from t2x.hparam import HParams
-from t2x.model import (check_model_hparams, checkpoint_random_state, checkpoint_weights, create_model,
+from t2x.model import (check_model_hparams, create_model,
                        dtype_policy_name)
 from t2x.training import learning_rate as lr_lib
 from t2x.training import optimizers, reporting, scale, selection, steps
 from t2x.training.evaluator import Evaluator, _reading
 from t2x.training.options import EVAL, LOOP, SELECTION
 from t2x.training.preemption import Preempted, StopSignals
-from t2x.training.run_dir import RunDir, RunInfo, first_line, unwritable
+from t2x.runs import checkpoints
+from t2x.runs.run_dir import RunDir, RunInfo, first_line, unwritable
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -146,7 +147,7 @@ class Trainer:
 
         ``warm_start_from`` (a run directory or checkpoint prefix): a run that starts from
         step 0 takes the weights of matching names and shapes from it
-        (``t2x.training.warm_start``; the unmatched ones are listed; none matching is a
+        (``t2x.runs.warm_start``; the unmatched ones are listed; none matching is a
         ConfigError); a resumed run ignores it, with a warning saying so.
         """
         for name, value in (("train_steps", train_steps), ("eval_steps", eval_steps),
@@ -175,7 +176,7 @@ class Trainer:
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         if warm_start_from is not None:
-            from t2x.training.warm_start import resolve_source
+            from t2x.runs.warm_start import resolve_source
 
             resolve_source(warm_start_from)  # a wrong path fails now
         self.warm_start_from = warm_start_from
@@ -233,7 +234,7 @@ class Trainer:
         self.selection = selection.ModelSelection(
             run_dir=self.run_dir, metric=early_stopping_metric, patience=early_stopping_patience,
             keep_best=keep_best_checkpoint, is_chief=self.is_chief) if early_stopping_metric else None
-        from t2x.training import decoder as decoder_lib
+        from t2x.inference import decoder as decoder_lib
 
         self.decode_hparams = decoder_lib.parse_decode_hparams(decode_hparams)
         self.bleu_tokenize = bleu_tokenize
@@ -302,9 +303,8 @@ class Trainer:
                                   "both: remove them from eval_metrics() (or --eval_decode_split)")
         # Weights, random state (every SeedGenerator: dropout masks, shake-shake draws),
         # optimizer and step: a resumed run continues the uninterrupted one bit for bit.
-        self.ckpt = tf.train.Checkpoint(model_weights=checkpoint_weights(self.model),
-                                        model_random_state=checkpoint_random_state(self.model),
-                                        optimizer=self.optimizer, step=self.step)
+        self.ckpt = tf.train.Checkpoint(**checkpoints.trackables(self.model, optimizer=self.optimizer,
+                                                                 step=self.step))
         if self.loss_scale is not None:
             self.loss_scale.add_to(self.ckpt)
         if self.is_chief:
@@ -353,14 +353,13 @@ class Trainer:
         """The checkpoint object that reads ``path``: the full one, or -- for a checkpoint
         written before t2x saved random state -- one without it (with a warning: such a
         resume continues the run, but not bit for bit)."""
-        names = [name for name, _ in tf.train.list_variables(path)]
-        if not self.ckpt.model_random_state.states or any(n.startswith("model_random_state/") for n in names):
+        if not self.ckpt.model_random_state.states or checkpoints.has_random_state(path):
             return self.ckpt
         logging.warning("%s holds no random state (written by an older t2x): resuming with fresh "
                         "random generators, so this run will not equal an uninterrupted one bit for bit",
                         path)
-        return tf.train.Checkpoint(model_weights=self.ckpt.model_weights, optimizer=self.optimizer,
-                                   step=self.step)
+        return tf.train.Checkpoint(**checkpoints.trackables(self.model, optimizer=self.optimizer,
+                                                            step=self.step, random_state=False))
 
     def train(self, eval_fn: Optional[Callable[[], Dict[str, float]]] = None) -> Dict[str, float]:
         """Trains up to ``train_steps`` global steps, from the latest checkpoint if any.
@@ -376,7 +375,7 @@ class Trainer:
                 self.run_dir.check_config(self.hparams, self.run_info())
             start_step = self.restore()
             if self.warm_start_from and self.restored_path is None:
-                from t2x.training.warm_start import warm_start
+                from t2x.runs.warm_start import warm_start
 
                 with self.strategy.scope():
                     self.warm_started = warm_start(self.model, self.warm_start_from)

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO_ROOT
 from t2x import registry
 from t2x.hparam import create_hparams
-from t2x.training.run_dir import RunDir, RunDirError, RunLockedError
+from t2x.runs.run_dir import RunDir, RunDirError, RunLockedError
 from t2x.training.trainer import Trainer, TrainingError
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")

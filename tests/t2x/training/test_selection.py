@@ -12,7 +12,7 @@ import tensorflow as tf
 from t2x import registry
 from t2x.errors import ConfigError
 from t2x.hparam import HParamsError, RangedHParams, create_hparams
-from t2x.training.run_dir import RunDir
+from t2x.runs.run_dir import RunDir
 
 from test_trainer import make, tiny_hparams
 
@@ -130,7 +130,7 @@ def test_ranged_hparams_api_and_sampling_stay_in_range():
 def test_the_catalogue_ranges_fit_their_sets_and_optuna_samples_within_them(range_name, hparams_set):
     import optuna
 
-    from t2x.training.tuner import overrides_string, search_space, suggest
+    from t2x.tuning.tuner import overrides_string, search_space, suggest
 
     assert range_name in registry.list_ranged_hparams()
     rhp = search_space(range_name)

@@ -81,7 +81,7 @@ def _checkpoint_probabilities(run_dir, texts):
     """The checkpoint model's class probabilities in t2x, one example at a time (no padding),
     each encoded as the problem encodes its data (ids + EOS)."""
     from t2x.data.text_encoder import EOS_ID
-    from t2x.training.decoder import load_trained_model
+    from t2x.runs.checkpoints import load_trained_model
 
     model, problem, data_dir, _ = load_trained_model(str(run_dir))
     encoder = problem.get_feature_encoders(data_dir)["inputs"]
@@ -100,7 +100,7 @@ def _checkpoint_probabilities(run_dir, texts):
 
 @pytest.mark.parametrize("model", ["transformer", "lstm"])
 def test_text_classifier_serves_the_checkpoints_classes_with_tensorflow_only(runs, model):
-    from t2x.training.export import export
+    from t2x.export.exporter import export
 
     result = export(str(runs / model), export_dir=str(runs / f"export_{model}"))
     assert result.kind == "text_classifier"
@@ -127,8 +127,8 @@ def test_text_classifier_serves_the_checkpoints_classes_with_tensorflow_only(run
 
 def test_language_model_prompt_signature_continues_as_t2x_greedy_decode(runs):
     from t2x import decoding
-    from t2x.training.decoder import load_trained_model
-    from t2x.training.export import export
+    from t2x.runs.checkpoints import load_trained_model
+    from t2x.export.exporter import export
 
     result = export(str(runs / "lm"), export_dir=str(runs / "export_lm"), decode_hparams="extra_length=8")
     assert result.kind == "language_model"
@@ -159,7 +159,7 @@ def test_every_serving_kind_has_an_end_to_end_test():
     """The kinds ``serving_kind`` names, and the test that serves each in a fresh process."""
     import inspect
 
-    from t2x.training import export as export_lib
+    from t2x.export import exporter as export_lib
 
     kinds = set(__import__("re").findall(r'return "(\w+)"', inspect.getsource(export_lib.serving_kind)))
     here = open(__file__, encoding="utf-8").read()

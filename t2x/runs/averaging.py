@@ -18,9 +18,10 @@ import tensorflow as tf
 from absl import logging
 
 from t2x.errors import ConfigError
-from t2x.model import checkpoint_weights
-from t2x.training.decoder import load_trained_model, restore_weights
-from t2x.training.run_dir import RunDir, RunDirError
+from t2x.fileio import destination_problem
+from t2x.runs import checkpoints
+from t2x.runs.checkpoints import load_trained_model, restore_weights
+from t2x.runs.run_dir import RunDir, RunDirError
 
 
 def average_checkpoints(run_dir: str, *, num_last: int = 5, output_dir: Optional[str] = None,
@@ -49,14 +50,13 @@ def average_checkpoints(run_dir: str, *, num_last: int = 5, output_dir: Optional
             acc += np.asarray(v.numpy(), np.float64)
     for acc, v in zip(total, model.weights):
         v.assign((acc / len(paths)).astype(v.dtype))
-    step = int(tf.train.load_checkpoint(paths[-1]).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+    step = checkpoints.step_of(paths[-1])
     try:
         run.copy_config_to(RunDir(output_dir))
-        ckpt = tf.train.Checkpoint(model_weights=checkpoint_weights(model), step=tf.Variable(step, dtype=tf.int64))
+        ckpt = tf.train.Checkpoint(**checkpoints.trackables(model, step=tf.Variable(step, dtype=tf.int64),
+                                                            random_state=False))
         prefix = tf.train.CheckpointManager(ckpt, output_dir, max_to_keep=1).save(checkpoint_number=step)
     except (OSError, tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError) as e:
-        from t2x.training.export import destination_problem
-
         reason = destination_problem(e, _highest_new(output_dir) or output_dir)
         if reason is None:
             raise

@@ -8,8 +8,8 @@ import pytest
 
 from t2x import registry
 from t2x.errors import ConfigError, DataError, T2XError
-from t2x.training import decoder as decoder_lib
-from t2x.training.decoder import (SequenceDecoder, check_writable, decode, parse_decode_hparams,
+from t2x.inference import decoder as decoder_lib
+from t2x.inference.decoder import (SequenceDecoder, check_writable, decode, parse_decode_hparams,
                                   read_decode_inputs)
 
 

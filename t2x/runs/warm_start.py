@@ -19,7 +19,7 @@ from typing import List, Tuple
 from absl import logging
 
 from t2x.errors import ConfigError, T2XError
-from t2x.training.run_dir import RunDir, RunDirError
+from t2x.runs.run_dir import RunDir, RunDirError
 
 
 def weight_name(variable) -> str:
@@ -50,7 +50,7 @@ def source_model(source: str):
     """The source run's model with its checkpoint's weights; returns (model, checkpoint)."""
     from t2x import catalogue, registry
     from t2x.model import create_model
-    from t2x.training.decoder import restore_weights
+    from t2x.runs.checkpoints import restore_weights
 
     run_dir, checkpoint = resolve_source(source)
     info, hparams = run_dir.read_info(), run_dir.read_hparams()

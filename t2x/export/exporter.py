@@ -48,10 +48,8 @@ signatures only, and the README says why.
 """
 
 import dataclasses
-import errno
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -64,14 +62,14 @@ from absl import logging
 
 from t2x.data.problem import Mode, ModalityType
 from t2x.errors import ConfigError
-from t2x.fileio import pid_alive, write_text_atomic
+from t2x.fileio import atomic_dir, inside, write_text_atomic
 from t2x.model import tf_variables
-from t2x.training.decoder import infer_kwargs, parse_decode_hparams, restore_weights
-from t2x.training.run_dir import RunDir
+from t2x.inference.decoder import infer_kwargs, parse_decode_hparams
+from t2x.runs.checkpoints import restore_weights
+from t2x.runs.run_dir import RunDir
 
 FORMATS = ("saved_model", "tflite", "tflite_dynamic", "tflite_int8", "tfjs")
 LITE_FORMATS = ("tflite", "tflite_dynamic", "tflite_int8")
-PARTIAL = ".partial-"
 TFJS_VERSION = "4.22.0"
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tfjs_page.html")
 
@@ -309,7 +307,7 @@ def convert_tflite(saved_model_dir: str, fmt: str, representative: Optional[list
 
 
 def convert_tfjs(saved_model_dir: str, out_dir: str, signature: str = "predict_pixels") -> None:
-    proc = subprocess.run([sys.executable, "-m", "t2x.training.tfjs_convert", saved_model_dir, out_dir,
+    proc = subprocess.run([sys.executable, "-m", "t2x.export.tfjs_convert", saved_model_dir, out_dir,
                            signature], capture_output=True, text=True)
     if proc.returncode == 3:
         raise ExportError(proc.stderr.strip().splitlines()[-1])
@@ -332,32 +330,6 @@ def size_bytes(path: str) -> int:
     if os.path.isfile(path):
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
-
-
-def _remove_stale_partials(parent: str, only: Optional[str] = None) -> None:
-    """Removes the staging directories (``<name>.partial-<pid>``) that dead exports left in
-    ``parent`` (only those of ``<only>`` when given: outside a run's ``export/`` nothing
-    else is touched). An ``<name>.partial-old-<pid>`` whose ``<name>`` is gone is an earlier
-    export that an overwrite, killed between its two renames, had moved aside: it goes back."""
-    if not os.path.isdir(parent):
-        return
-    for name in os.listdir(parent):
-        base, mark, pid = name.rpartition(PARTIAL)
-        number = pid[len("old-"):] if pid.startswith("old-") else pid
-        if not mark or (only is not None and base != only) or not number.isdigit() or pid_alive(int(number)):
-            continue
-        path = os.path.join(parent, name)
-        if number != pid and not os.path.exists(os.path.join(parent, base)):
-            logging.info("Restoring %s, moved aside by an export that did not finish", os.path.join(parent, base))
-            os.rename(path, os.path.join(parent, base))
-            continue
-        logging.info("Removing %s, left by an export that did not finish", path)
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _inside(path: str, directory: str) -> bool:
-    """``path`` is ``directory`` or under it (both absolute and resolved)."""
-    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def is_export(path: str) -> bool:
@@ -387,7 +359,7 @@ def check_destination(final: str, run_path: str, overwrite: bool) -> None:
                           f"earlier export's with --overwrite; default {default})")
     if probe != final:
         return  # a new directory
-    if _inside(run, real):
+    if inside(run, real):
         where = "is the run directory" if real == run else f"holds the run {run}"
         raise ExportError(f"--export_dir={final} {where}: an export never replaces it; give a new or empty "
                           f"--export_dir (default {default})")
@@ -398,7 +370,7 @@ def check_destination(final: str, run_path: str, overwrite: bool) -> None:
                           "--export_dir") from e
     if not entries:
         return  # nothing to lose
-    if _inside(real, run) and not _inside(real, os.path.join(run, "export")):
+    if inside(real, run) and not inside(real, os.path.join(run, "export")):
         raise ExportError(f"--export_dir={final} is inside the run {run} but not under its export/: an export "
                           f"never replaces the run's files; give a new or empty --export_dir (default {default})")
     if not is_export(final):
@@ -410,78 +382,14 @@ def check_destination(final: str, run_path: str, overwrite: bool) -> None:
                           "--export_dir")
 
 
-# Where a write into the export directory fails for want of space or permission (the
-# errno of an OSError; TensorFlow's file system reports the same as these errors).
-_DESTINATION_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
-                       errno.EEXIST, errno.EXDEV, errno.EBUSY, errno.EISDIR, errno.ENAMETOOLONG)
-
-
-def destination_problem(error: BaseException, root: str) -> Optional[str]:
-    """Why ``error`` (raised while writing the export under ``root``) is the destination's
-    fault -- full, read-only, not writable --, or None when it is not (a bug: re-raised)."""
-    if isinstance(error, OSError):
-        names = [n for n in (error.filename, error.filename2) if n is not None]
-        if error.errno not in _DESTINATION_ERRNOS:
-            return None
-        if names and not all(_inside(os.path.realpath(os.path.abspath(str(n))), os.path.realpath(root))
-                             for n in names):
-            return None
-        if not names and error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-            return None
-        return error.strerror or os.strerror(error.errno)
-    message = getattr(error, "message", str(error))
-    if os.path.realpath(root) not in message and root not in message:
-        return None
-    reason = re.sub(r"\s*\[Op:\w+\]|\s*\[\[\{\{node [^]]*\]\]", "", message.rsplit("; ", 1)[-1]).strip()
-    return reason or type(error).__name__
-
-
 def write_staged(final: str, write, *, clean_parent: bool = False) -> None:
-    """Makes the directory ``final`` whole or not at all: ``write(staging)`` fills
-    ``<final>.partial-<pid>`` beside it, which is then renamed onto ``final`` (an earlier
-    export there is moved aside first and removed only once the new one is in place; it
-    comes back when the rename fails). Stale staging directories of dead exports are
-    removed first (every one in ``final``'s parent with ``clean_parent``, else those of
-    ``final`` only). A full, read-only or unwritable destination is an ExportError naming
-    it; then no staging directory, nor any directory this call created, is left."""
-    parent = os.path.dirname(final)
-    created, probe = None, parent  # the highest directory this call creates (None: all exist)
-    while not os.path.exists(probe):
-        created, probe = probe, os.path.dirname(probe)
-    staging = final + PARTIAL + str(os.getpid())
-    try:
-        os.makedirs(parent, exist_ok=True)
-        _remove_stale_partials(parent, None if clean_parent else os.path.basename(final))
-        os.makedirs(staging)
-        write(staging)
-        if os.path.isdir(final) and os.listdir(final):  # an earlier export (check_destination)
-            old = final + PARTIAL + "old-" + str(os.getpid())
-            os.rename(final, old)
-            try:
-                os.rename(staging, final)
-            except OSError:
-                os.rename(old, final)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, final)  # onto nothing or an empty directory
-    except (OSError, tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError) as e:
-        reason = destination_problem(e, created or parent)
-        if reason is None:
-            raise
-        raise ExportError(f"cannot write the export to {final}: {reason}; free space there or make it writable, "
-                          "or give another --export_dir (nothing was written)") from e
-    finally:
-        if os.path.lexists(staging):
-            shutil.rmtree(staging, ignore_errors=True)
-        if created is not None and not os.path.exists(final):
-            directory = parent
-            while _inside(directory, created):
-                try:
-                    os.rmdir(directory)  # only if empty
-                except OSError:
-                    break
-                directory = os.path.dirname(directory)
+    """``fileio.atomic_dir`` for an export: a full, read-only or unwritable destination is an
+    ExportError naming it (nothing is left there)."""
+    atomic_dir(final, write, clean_parent=clean_parent,
+               errors=(OSError, tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError),
+               on_destination_error=lambda reason: ExportError(
+                   f"cannot write the export to {final}: {reason}; free space there or make it writable, "
+                   "or give another --export_dir (nothing was written)"))
 
 
 def _readme(info: dict) -> str:

@@ -34,7 +34,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_an_earlier_average_is_replaced(run_dir, tmp_path):
-    from t2x.training.avg_checkpoints import average_checkpoints
+    from t2x.runs.averaging import average_checkpoints
 
     target = tmp_path / "avg"
     first = average_checkpoints(str(run_dir), num_last=2, output_dir=str(target))
@@ -49,7 +49,7 @@ def test_an_earlier_average_is_replaced(run_dir, tmp_path):
 
 def test_another_run_a_folder_holding_the_run_or_a_file_is_refused(run_dir, tmp_path):
     from t2x.errors import ConfigError
-    from t2x.training.avg_checkpoints import average_checkpoints
+    from t2x.runs.averaging import average_checkpoints
 
     other = tmp_path / "other_run"  # a run of the same configuration, trained on its own
     shutil.copytree(run_dir, other)

@@ -41,7 +41,7 @@ from absl import logging
 
 from t2x import registry
 from t2x.errors import ConfigError, T2XError
-from t2x.fileio import atomic_path, pid_alive, write_text_atomic
+from t2x.fileio import atomic_dir, atomic_path, pid_alive, write_text_atomic
 from t2x.hparam import HParams
 
 HPARAMS_FILE = "hparams.json"
@@ -426,20 +426,16 @@ class RunDir:
         import tensorflow as tf
 
         best = self.file(BEST_DIR)
-        staging = f"{best}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        os.makedirs(staging)
         directory, name = os.path.split(checkpoint_prefix)
-        for entry in os.listdir(directory):
-            if entry.startswith(name + "."):
-                shutil.copyfile(os.path.join(directory, entry), os.path.join(staging, entry))
-        self.copy_config_to(RunDir(staging))
-        tf.compat.v1.train.update_checkpoint_state(staging, name, all_model_checkpoint_paths=[name])
-        old = f"{best}.old-{os.getpid()}"
-        if os.path.exists(best):
-            os.rename(best, old)
-        os.rename(staging, best)
-        shutil.rmtree(old, ignore_errors=True)
+
+        def write(staging: str) -> None:
+            for entry in os.listdir(directory):
+                if entry.startswith(name + "."):
+                    shutil.copyfile(os.path.join(directory, entry), os.path.join(staging, entry))
+            self.copy_config_to(RunDir(staging))
+            tf.compat.v1.train.update_checkpoint_state(staging, name, all_model_checkpoint_paths=[name])
+
+        atomic_dir(best, write)
         return os.path.join(best, name)
 
     # -- the lock ------------------------------------------------------------------------
@@ -524,17 +520,17 @@ class RunDir:
 
     # -- loading -----------------------------------------------------------------------
     def apply_gin(self) -> None:
-        """Parses the run's config.gin into this process's gin config (the trainer's and
-        the optimizers' configurables registered first)."""
+        """Parses the run's config.gin into this process's gin config. Bindings of
+        configurables this process does not have (a reader has no ``Trainer``: the trainer
+        module is not imported to read a run) are skipped; the problem's (``*FromFiles``
+        paths, mixture rates) apply."""
         import gin
-
-        from t2x.training import trainer  # noqa: F401  registers Trainer and the optimizers
 
         text = self.read_gin()
         if not text.strip():
             return
         try:
-            gin.parse_config(text)
+            gin.parse_config(text, skip_unknown=True)
         except (ValueError, KeyError, SyntaxError) as e:
             raise RunDirError(f"{self.file(GIN_FILE)} cannot be applied: {str(e).splitlines()[0]}") from None
 

@@ -1,6 +1,6 @@
 """SavedModel -> TF.js graph model, with the ``tensorflowjs`` converter, in its own process.
 
-    python -m t2x.training.tfjs_convert SAVED_MODEL_DIR OUT_DIR SIGNATURE
+    python -m t2x.export.tfjs_convert SAVED_MODEL_DIR OUT_DIR SIGNATURE
 
 Why a process of its own, and why the package is imported this way: ``tensorflowjs`` 4.22
 (the latest) declares ``tensorflow`` (not ``tensorflow-cpu``), ``jax``, ``flax``,

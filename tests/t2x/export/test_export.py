@@ -83,7 +83,7 @@ def dev_images(root):
 
 def checkpoint_probabilities(root, images):
     from t2x.data.problem import Mode
-    from t2x.training.decoder import load_trained_model
+    from t2x.runs.checkpoints import load_trained_model
 
     model, problem, _, _ = load_trained_model(str(root / "run"))
     x = problem.preprocess_example({"inputs": tf.constant(images)}, Mode.EVAL, model.train_hparams)["inputs"]
@@ -221,7 +221,7 @@ def test_a_killed_export_leaves_no_directory_under_the_final_name(image_run, tmp
     proc.wait()
     partial_dirs = [n for n in os.listdir(tmp_path) if ".partial-" in n]
     assert partial_dirs and not target.exists()
-    from t2x.training.export import export
+    from t2x.export.exporter import export
 
     export(str(root / "run"), export_dir=str(target))
     assert sorted(os.listdir(tmp_path)) == ["killed"]  # the stale staging directory is gone
@@ -230,7 +230,7 @@ def test_a_killed_export_leaves_no_directory_under_the_final_name(image_run, tmp
 
 def test_exporter_bad_inputs_are_one_line(image_run, tmp_path):
     from t2x.errors import T2XError
-    from t2x.training.export import export
+    from t2x.export.exporter import export
 
     root, _ = image_run
     empty = tmp_path / "no_ckpt"
@@ -269,8 +269,8 @@ def algo_run(tmp_path_factory):
 def test_text_export_writes_the_decoders_lines(algo_run):
     """Greedy and beam 2, in this process (the library); beam 2 also through the binaries,
     and in a fresh process with only TensorFlow."""
-    from t2x.training.decoder import decode
-    from t2x.training.export import export
+    from t2x.inference.decoder import decode
+    from t2x.export.exporter import export
 
     root = algo_run
     lines = ["1 0 1 1", "0", "1 1 1 0 0 1 0 1", "0 1", "1", "0 0 0 1 1"] * 2
@@ -310,7 +310,7 @@ def test_text_export_writes_the_decoders_lines(algo_run):
 
 
 def test_tflite_of_a_sequence_model_is_refused(algo_run):
-    from t2x.training.export import ExportError, export
+    from t2x.export.exporter import ExportError, export
 
     with pytest.raises(ExportError, match="TF Lite and TF.js exports are for image classifiers"):
         export(str(algo_run / "out"), formats="tflite")
@@ -324,7 +324,7 @@ def _tree(path):
 
 
 def test_overwrite_never_replaces_the_run_its_files_or_other_folders(image_run, tmp_path):
-    from t2x.training.export import ExportError, export
+    from t2x.export.exporter import ExportError, export
 
     root, _ = image_run
     run_dir = root / "run"
@@ -343,7 +343,7 @@ def test_overwrite_never_replaces_the_run_its_files_or_other_folders(image_run, 
 
 
 def test_overwrite_replaces_an_earlier_export_and_an_empty_folder_is_used(image_run, tmp_path):
-    from t2x.training.export import ExportError, export
+    from t2x.export.exporter import ExportError, export
 
     root, _ = image_run
     target = tmp_path / "served"
@@ -361,7 +361,7 @@ def test_overwrite_replaces_an_earlier_export_and_an_empty_folder_is_used(image_
 
 
 def test_a_failed_overwrite_keeps_the_earlier_export(image_run, tmp_path, monkeypatch):
-    from t2x.training import export as export_lib
+    from t2x.export import exporter as export_lib
 
     root, _ = image_run
     target = tmp_path / "kept"
@@ -387,7 +387,7 @@ def test_a_failed_overwrite_keeps_the_earlier_export(image_run, tmp_path, monkey
 
 
 def test_a_bug_while_writing_keeps_its_traceback(image_run, tmp_path, monkeypatch):
-    from t2x.training import export as export_lib
+    from t2x.export import exporter as export_lib
 
     root, _ = image_run
 

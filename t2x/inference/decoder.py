@@ -26,8 +26,7 @@ from t2x.data.problem import Mode
 from t2x.errors import ConfigError, DataError
 from t2x.fileio import write_lines_atomic
 from t2x.hparam import HParams
-from t2x.model import checkpoint_weights, create_model
-from t2x.training.run_dir import RunDir
+from t2x.runs.checkpoints import load_trained_model
 
 
 class DecodeError(ConfigError):
@@ -239,28 +238,6 @@ class SequenceDecoder:
             references.append(target.decode(decoding.strip_ids(example["targets"])))
         outputs = self.decode_ids(inputs)
         return [target.decode(beams[0]) for beams in outputs], references
-
-
-def load_trained_model(output_dir: str, *, data_dir: Optional[str] = None,
-                       checkpoint_path: Optional[str] = None, t2x_usr_dir: Optional[str] = None):
-    """The model of a training run, read back through its ``RunDir`` (names, hparams, gin
-    config, usr dir) with the weights of its latest checkpoint or ``checkpoint_path``.
-    Returns (model, problem, data_dir, checkpoint path)."""
-    run_dir = RunDir(output_dir)
-    run = run_dir.load(data_dir=data_dir, t2x_usr_dir=t2x_usr_dir)
-    chosen = run_dir.checkpoint(checkpoint_path)  # a missing checkpoint fails before the model is built
-    model = create_model(run.problem, run.model_name, run.hparams, run.data_dir)
-    # The trainer's rule (RunDir.read_checkpoint): a damaged checkpoint falls back to the one
-    # before it; one that vanished while being read (rotated away) is chosen again, once.
-    path = run_dir.read_checkpoint(lambda p: restore_weights(model, p), checkpoint_path, chosen=chosen)
-    logging.info("Restored %s", path)
-    return model, run.problem, run.data_dir, path
-
-
-def restore_weights(model, path: str) -> None:
-    """Loads the model weights of checkpoint ``path`` into ``model`` (built)."""
-    tf.train.Checkpoint(model_weights=checkpoint_weights(model)).restore(path) \
-        .expect_partial().assert_existing_objects_matched()
 
 
 def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: Optional[str] = None,

@@ -15,8 +15,8 @@ from t2x import registry
 from t2x.data.image import IdxImage2ClassProblem, idx_sources
 from t2x.errors import ConfigError
 from t2x.hparam import HParamsError, check_packed_batch, check_ranges, create_hparams
-from t2x.training.decoder import load_trained_model, restore_weights
-from t2x.training.run_dir import RunDir, RunDirError
+from t2x.runs.checkpoints import load_trained_model, restore_weights
+from t2x.runs.run_dir import RunDir, RunDirError
 from t2x.training.trainer import Trainer
 
 PROBLEM = "run_dir_tiny_digits"
