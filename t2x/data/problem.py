@@ -41,7 +41,7 @@ from t2x.hparam import HParams
 
 
 from t2x.data.specs import (DEFAULT_RANDOM_SEED, DatasetSplit, FeatureInfo, ModalityType,  # noqa: F401
-                            Mode, ProblemConfigError, SplitSpec)
+                            Mode, ProblemConfigError, ProblemKind, SplitSpec, problem_kind)
 
 
 class Problem:

@@ -52,3 +52,36 @@ class ProblemConfigError(ConfigError):
 
 
 DEFAULT_RANDOM_SEED = 429459  # T2T's datagen default
+
+
+class ProblemKind:
+    """What a problem is, for the export, the decoder and the trainer: computed from its
+    features' modalities by ``problem_kind`` (the one place that decides it)."""
+    IMAGE_CLASSIFIER = "image_classifier"
+    TEXT_CLASSIFIER = "text_classifier"
+    TEXT2TEXT = "text2text"
+    LANGUAGE_MODEL = "language_model"
+    CLASSIFIER = "classifier"  # class labels from any other inputs (a registered modality)
+    OTHER = "other"
+
+
+# (inputs modality, targets modality) -> kind; a family adds its pair here (speech: its own).
+PROBLEM_KINDS = {
+    (ModalityType.IMAGE, ModalityType.CLASS_LABEL): ProblemKind.IMAGE_CLASSIFIER,
+    (ModalityType.SYMBOL, ModalityType.CLASS_LABEL): ProblemKind.TEXT_CLASSIFIER,
+    (ModalityType.SYMBOL, ModalityType.SYMBOL): ProblemKind.TEXT2TEXT,
+    (None, ModalityType.SYMBOL): ProblemKind.LANGUAGE_MODEL,
+}
+# Kinds whose targets are decoded token by token (sequence decoding, decode metrics).
+SEQUENCE_KINDS = (ProblemKind.TEXT2TEXT, ProblemKind.LANGUAGE_MODEL)
+
+
+def problem_kind(problem_hparams) -> str:
+    """The ``ProblemKind`` of a problem's hparams (its ``modality`` dict): ``PROBLEM_KINDS``
+    by (inputs, targets) modality; class-label targets from any other inputs are a
+    ``classifier``; anything else ``other``."""
+    modality = problem_hparams.modality
+    pair = (modality.get("inputs"), modality.get("targets"))
+    if pair in PROBLEM_KINDS:
+        return PROBLEM_KINDS[pair]
+    return ProblemKind.CLASSIFIER if pair[1] == ModalityType.CLASS_LABEL and pair[0] else ProblemKind.OTHER

@@ -51,27 +51,21 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from t2x.data.problem import Mode, ModalityType
+from t2x.data.problem import problem_kind
 from t2x.errors import ConfigError
+from t2x.export.formats import FORMATS
+from t2x.export.kinds import SERVING_KINDS, ExportContext, _signature_info
 from t2x.fileio import atomic_dir, inside, write_text_atomic
-from t2x.model import tf_variables
-from t2x.inference.decoder import infer_kwargs, parse_decode_hparams
+from t2x.inference.decoder import parse_decode_hparams
 from t2x.runs.checkpoints import restore_weights
 from t2x.runs.run_dir import RunDir
 
-FORMATS = ("saved_model", "tflite", "tflite_dynamic", "tflite_int8", "tfjs")
-LITE_FORMATS = ("tflite", "tflite_dynamic", "tflite_int8")
-TFJS_VERSION = "4.22.0"
-PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tfjs_page.html")
 
 
 class ExportError(ConfigError):
@@ -102,225 +96,21 @@ def parse_formats(formats) -> List[str]:
             close = did_you_mean(name, FORMATS, prefix="; did you mean ")
             raise ExportError(f"--formats: unknown format {name!r}{close}; "
                               f"the formats are {','.join(FORMATS)}")
-    if "tfjs" in names or any(n in LITE_FORMATS for n in names):
-        if "saved_model" not in names:  # both are converted from it
-            names = ["saved_model"] + names
+    if any(FORMATS[n].convert is not None for n in names) and "saved_model" not in names:
+        names = ["saved_model"] + names  # the others are converted from it
     return list(dict.fromkeys(names))
 
 
 def serving_kind(problem_hparams) -> str:
-    """image_classifier, text_classifier, text2text or language_model (or ExportError)."""
-    modality = problem_hparams.modality
-    inputs, targets = modality.get("inputs"), modality.get("targets")
-    if targets == ModalityType.CLASS_LABEL and inputs == ModalityType.IMAGE:
-        return "image_classifier"
-    if targets == ModalityType.CLASS_LABEL and inputs == ModalityType.SYMBOL:
-        return "text_classifier"
-    if targets == ModalityType.SYMBOL and inputs == ModalityType.SYMBOL:
-        return "text2text"
-    if targets == ModalityType.SYMBOL and inputs is None:
-        return "language_model"
-    raise ExportError(f"no serving signatures for {inputs or 'no'} inputs and {targets} targets: "
-                      "t2x exports image or text classifiers, text-to-text and language models")
-
-
-# ------------------------------------------------------------------ the serving module --
-
-def _class_names(problem, data_dir, num_classes: int) -> List[str]:
-    encoder = problem.get_feature_encoders(data_dir).get("targets")
-    labels = getattr(encoder, "_labels", None)
-    if labels and len(labels) == num_classes:
-        return [str(label) for label in labels]
-    return [str(i) for i in range(num_classes)]
-
-
-def _signature_info(fn) -> dict:
-    def spec(s):
-        return {"shape": s.shape.as_list(), "dtype": s.dtype.name}
-
-    concrete = fn.get_concrete_function()
-    inputs = {s.name: spec(s) for s in concrete.structured_input_signature[1].values()} \
-        if concrete.structured_input_signature[1] else \
-        {s.name: spec(s) for s in concrete.structured_input_signature[0]}
-    outputs = {k: spec(v) for k, v in concrete.structured_outputs.items()}
-    return {"inputs": inputs, "outputs": outputs}
-
-
-def _flat_probabilities(p, num_classes: int):
-    """A class-label model's ``[B, 1, (1,) K]`` probabilities as ``[B, K]``."""
-    return tf.reshape(p, [-1, num_classes])
-
-
-def image_module(model, problem, hparams, class_names: Sequence[str]):
-    """The tf.Module whose functions are the image classifier's signatures."""
-    height, width, channels = problem.image_shape
-    module = tf.Module()
-    module.model_variables = tf_variables(model.variables)
-    names = tf.constant(list(class_names))
-
-    def standardize(images):
-        return problem.preprocess_example({"inputs": images}, Mode.PREDICT, hparams)["inputs"]
-
-    def probabilities(images):
-        return _flat_probabilities(model.infer({"inputs": standardize(images)})["probabilities"],
-                                   len(class_names))
-
-    def with_names(p):
-        classes = tf.argmax(p, axis=-1)
-        return {"classes": classes, "class_names": tf.gather(names, classes), "probabilities": p}
-
-    def without_names(p):
-        return {"classes": tf.argmax(p, axis=-1, output_type=tf.int32), "probabilities": p}
-
-    def decode_one(data):
-        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
-        return tf.ensure_shape(image, (height, width, channels))
-
-    uint8 = tf.TensorSpec([None, height, width, channels], tf.uint8, name="images")
-    module.serving_default = tf.function(lambda images: with_names(probabilities(images)),
-                                         input_signature=[uint8])
-    module.predict_encoded = tf.function(
-        lambda images: with_names(probabilities(tf.map_fn(
-            decode_one, images, fn_output_signature=tf.TensorSpec((height, width, channels), tf.uint8)))),
-        input_signature=[tf.TensorSpec([None], tf.string, name="images")])
-    module.predict_probabilities = tf.function(lambda images: without_names(probabilities(images)),
-                                               input_signature=[uint8])
-    module.predict_pixels = tf.function(
-        lambda images: without_names(probabilities(images)),
-        input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, name="images")])
-
-    def features(inputs):
-        return {"features": model.body(model.bottom({"inputs": inputs}))}
-
-    module.features = tf.function(
-        features, input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, name="inputs")])
-    return module, ["serving_default", "predict_encoded", "predict_probabilities", "predict_pixels", "features"]
-
-
-def text_module(model, problem, data_dir: str, decode_hparams, kind: str, asset_dir: str):
-    """The tf.Module of a text model's signatures (see the module docstring); returns
-    (module, signature names, notes)."""
-    from t2x.data import graph_text
-
-    module = tf.Module()
-    module.model_variables = tf_variables(model.variables)
-    encoders = problem.get_feature_encoders(data_dir)
-    source = encoders["inputs" if kind != "language_model" else "targets"]
-    graph = graph_text.graph_encoder(source, asset_dir)
-    target_graph = graph
-    if kind == "text2text" and encoders["targets"] is not source:
-        target_graph = graph_text.graph_encoder(encoders["targets"], os.path.join(asset_dir, "targets"))
-    notes = []
-    names = []
-    ids_spec = tf.TensorSpec([None, None], tf.int64, name="inputs")
-    kwargs = infer_kwargs(decode_hparams)
-
-    if kind == "text_classifier":
-        num_classes = problem.get_hparams(None, data_dir=data_dir).vocab_size["targets"]
-        class_names = tf.constant(_class_names(problem, data_dir, num_classes))
-
-        def classify(ids):
-            p = _flat_probabilities(model.infer({"inputs": ids})["probabilities"], num_classes)
-            classes = tf.argmax(p, axis=-1)
-            return {"classes": classes, "class_names": tf.gather(class_names, classes), "probabilities": p}
-
-        module.predict_ids = tf.function(classify, input_signature=[ids_spec])
-        names = ["predict_ids"]
-        if graph is not None:
-            module.inputs_encoder = graph
-            module.serving_default = tf.function(lambda inputs: classify(graph.encode_to_tensor(inputs)),
-                                                 input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-            names = ["serving_default", "predict_ids"]
-    elif kind == "text2text":
-        def translate_ids(ids):
-            out = model.infer({"inputs": ids}, **kwargs)
-            return {"outputs": tf.cast(out["outputs"], tf.int64), "scores": out["scores"]}
-
-        module.predict_ids = tf.function(translate_ids, input_signature=[ids_spec])
-        names = ["predict_ids"]
-        if graph is not None and target_graph is not None:
-            module.inputs_encoder, module.targets_encoder = graph, target_graph
-
-            def translate(inputs):
-                out = translate_ids(graph.encode_to_tensor(inputs))
-                return {"outputs": target_graph.decode(out["outputs"]), "scores": out["scores"]}
-
-            text = tf.TensorSpec([None], tf.string, name="inputs")
-            module.serving_default = tf.function(translate, input_signature=[text])
-            module.encode = tf.function(lambda inputs: {"ids": graph.encode_to_tensor(inputs)},
-                                        input_signature=[text])
-            names = ["serving_default", "predict_ids", "encode"]
-    else:  # language_model
-        def continue_ids(prompt):
-            out = model.infer({"prompt": prompt}, **kwargs)
-            return {"outputs": tf.cast(out["outputs"], tf.int64), "scores": out["scores"]}
-
-        module.predict_ids = tf.function(
-            continue_ids, input_signature=[tf.TensorSpec([None, None], tf.int64, name="prompt")])
-        names = ["predict_ids"]
-        if graph is not None:
-            module.targets_encoder = graph
-
-            def continue_text(prompt):
-                out = continue_ids(graph.encode_to_tensor(prompt, append_eos=False))
-                return {"outputs": graph.decode(out["outputs"]), "scores": out["scores"]}
-
-            module.serving_default = tf.function(
-                continue_text, input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
-            names = ["serving_default", "predict_ids"]
-    if graph is None or target_graph is None:
-        missing = source if graph is None else encoders["targets"]
-        notes.append(f"No text signature: {graph_text.unsupported_reason(missing)}; "
-                     "predict_ids takes and returns the vocabulary's ids.")
-    return module, names, notes
-
-
-# ------------------------------------------------------------------------ converters --
-
-def _representative_images(problem, data_dir: str, count: int):
-    """uint8 training images for full-integer calibration: the training split's first
-    ``count`` examples, read before preprocessing (the export's input)."""
-    ds = problem.read(Mode.TRAIN, data_dir, shuffle_files=False, repeat=False, deterministic=True)
-    images = []
-    for example in ds.as_numpy_iterator():
-        for image in np.asarray(example["inputs"]).reshape((-1,) + tuple(problem.image_shape)):
-            images.append(image)
-            if len(images) >= count:
-                return images
-    return images
-
-
-def convert_tflite(saved_model_dir: str, fmt: str, representative: Optional[list] = None) -> bytes:
-    """The TF Lite converter on the SavedModel's ``predict_probabilities`` signature."""
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
-                                                         signature_keys=["predict_probabilities"])
-    if fmt in ("tflite_dynamic", "tflite_int8"):
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if fmt == "tflite_int8":
-        def dataset():
-            for image in representative:
-                yield [image[None]]
-
-        converter.representative_dataset = dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return converter.convert()
-
-
-def convert_tfjs(saved_model_dir: str, out_dir: str, signature: str = "predict_pixels") -> None:
-    proc = subprocess.run([sys.executable, "-m", "t2x.export.tfjs_convert", saved_model_dir, out_dir,
-                           signature], capture_output=True, text=True)
-    if proc.returncode == 3:
-        raise ExportError(proc.stderr.strip().splitlines()[-1])
-    if proc.returncode != 0:
-        raise RuntimeError(f"the tensorflowjs converter failed:\n{proc.stderr[-4000:]}")
-
-
-def _tfjs_page(out_dir: str, export_info: dict) -> None:
-    shutil.copy(PAGE, os.path.join(out_dir, "index.html"))
-    labels = {"class_names": export_info.get("class_names"), "image_shape": export_info.get("image_shape"),
-              "tfjs_version": TFJS_VERSION, "signature": "predict_pixels"}
-    with open(os.path.join(out_dir, "labels.json"), "w", encoding="utf-8") as f:
-        json.dump(labels, f, indent=1)
+    """The problem's kind (``t2x.data.specs.problem_kind``) when the export has signatures
+    for it (``SERVING_KINDS``), else an ExportError."""
+    kind = problem_kind(problem_hparams)
+    if kind not in SERVING_KINDS:
+        modality = problem_hparams.modality
+        raise ExportError(f"no serving signatures for {modality.get('inputs') or 'no'} inputs and "
+                          f"{modality.get('targets')} targets (kind {kind}): t2x exports "
+                          f"{', '.join(sorted(SERVING_KINDS))}")
+    return kind
 
 
 # --------------------------------------------------------------------------- export --
@@ -428,12 +218,14 @@ def export(output_dir: str, *, formats: Iterable[str] = ("saved_model",), checkp
     step = int(suffix) if suffix.isdigit() else 0
     problem_hparams = run.problem.get_hparams(run.hparams, data_dir=run.data_dir)
     kind = serving_kind(problem_hparams)
-    converted = [f for f in formats if f != "saved_model"]
-    if converted and kind != "image_classifier":
-        raise ExportError(f"--formats={','.join(converted)}: TF Lite and TF.js exports are for image "
-                          f"classifiers; {run.problem.name} is a {kind} (its decoding loop and string "
-                          "signatures are SavedModel-only): use --formats=saved_model")
-    if decode_hparams and kind in ("image_classifier", "text_classifier"):
+    serving = SERVING_KINDS[kind]
+    unsupported = [f for f in formats if f not in serving.formats]
+    if unsupported:
+        raise ExportError(f"--formats={','.join(unsupported)}: a {kind} exports as "
+                          f"{','.join(serving.formats)} ({run.problem.name}: TF Lite and TF.js exports are for "
+                          "image classifiers; decoding loops and string signatures are SavedModel-only): "
+                          f"use --formats={','.join(serving.formats)}")
+    if decode_hparams and not serving.decodes:
         raise ExportError(f"--decode_hparams={decode_hparams} is for sequence models (text-to-text, language "
                           f"models); {run.problem.name} exports as kind {kind} (one pass, no decoding): "
                           "drop --decode_hparams")
@@ -459,33 +251,21 @@ def export(output_dir: str, *, formats: Iterable[str] = ("saved_model",), checkp
 
     def write(staging: str) -> None:
         sm_dir = os.path.join(staging, "saved_model")
-        if kind == "image_classifier":
-            num_classes = problem_hparams.vocab_size["targets"]
-            class_names = _class_names(run.problem, run.data_dir, num_classes)
-            module, names = image_module(model, run.problem, run.hparams, class_names)
-            info.update(class_names=class_names, image_shape=list(run.problem.image_shape),
-                        preprocessing="tf.image.per_image_standardization (inside the graph)")
-        else:
-            module, names, notes = text_module(model, run.problem, run.data_dir, decode_hp, kind,
-                                               os.path.join(staging, "vocab"))
-            info["notes"] += notes
-            info["decode_hparams"] = decode_hp.values()
+        ctx = ExportContext(model=model, problem=run.problem, hparams=run.hparams, problem_hparams=problem_hparams,
+                            data_dir=run.data_dir, decode_hparams=decode_hp, staging=staging,
+                            representative_examples=representative_examples, info=info)
+        module, names, extra, notes = serving.build(ctx)
+        info.update(extra)
+        info["notes"] += notes
         signatures = {name: getattr(module, name) for name in names}
         info["signatures"] = {name: _signature_info(fn) for name, fn in signatures.items()}
         tf.saved_model.save(module, sm_dir, signatures=signatures)
         shutil.rmtree(os.path.join(staging, "vocab"), ignore_errors=True)  # copied into assets/
         files["saved_model"] = os.path.join(final, "saved_model")
-        if any(f in LITE_FORMATS for f in formats):
-            representative = (_representative_images(run.problem, run.data_dir, representative_examples)
-                              if "tflite_int8" in formats else None)
-            for fmt in (f for f in formats if f in LITE_FORMATS):
-                with open(os.path.join(staging, f"{fmt}.tflite"), "wb") as f:
-                    f.write(convert_tflite(sm_dir, fmt, representative))
-                files[fmt] = os.path.join(final, f"{fmt}.tflite")
-        if "tfjs" in formats:
-            convert_tfjs(sm_dir, os.path.join(staging, "tfjs"))
-            _tfjs_page(os.path.join(staging, "tfjs"), info)
-            files["tfjs"] = os.path.join(final, "tfjs")
+        for fmt in formats:
+            if FORMATS[fmt].convert is not None:
+                written = FORMATS[fmt].convert(ctx, sm_dir)
+                files[fmt] = os.path.join(final, os.path.relpath(written, staging))
         info["files"] = files
         info["sizes_bytes"] = {fmt: size_bytes(os.path.join(staging, os.path.relpath(p, final))) for fmt, p in files.items()}
         write_text_atomic(os.path.join(staging, "export.json"), json.dumps(info, indent=1, default=str) + "\n")

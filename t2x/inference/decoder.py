@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from t2x import decoding
-from t2x.data.problem import Mode
+from t2x.data.problem import Mode, ProblemKind, problem_kind
 from t2x.errors import ConfigError, DataError
 from t2x.fileio import write_lines_atomic
 from t2x.hparam import HParams
@@ -119,8 +119,8 @@ class SequenceDecoder:
         self.problem = problem
         self.data_dir = data_dir
         self.decode_hparams = decode_hparams or decode_hparams_defaults()
-        kinds = {k: model.problem_hparams.modality.get(k) for k in ("inputs", "targets")}
-        if kinds != {"inputs": "symbol", "targets": "symbol"}:
+        if problem_kind(model.problem_hparams) != ProblemKind.TEXT2TEXT:
+            kinds = {k: model.problem_hparams.modality.get(k) for k in ("inputs", "targets")}
             raise DecodeError(f"{problem.name} has {kinds['inputs'] or 'no'} inputs and {kinds['targets']} "
                               "targets: the decoder translates symbol inputs to symbol targets "
                               "(language-model sampling is model.infer({'batch_size': N}))")

@@ -45,14 +45,14 @@ import tensorflow as tf
 from absl import logging
 
 from t2x import metrics as metrics_lib
-from t2x.data.problem import DatasetSplit, Mode
+from t2x.data.problem import DatasetSplit, Mode, ProblemKind, problem_kind
 from t2x.errors import ConfigError, DataError, T2XError
 from t2x.hparam import HParams
 from t2x.model import (check_model_hparams, create_model,
                        dtype_policy_name)
 from t2x.training import learning_rate as lr_lib
 from t2x.training import optimizers, reporting, scale, selection, steps
-from t2x.training.evaluator import Evaluator, _reading
+from t2x.training.evaluator import Evaluator
 from t2x.training.options import EVAL, LOOP, SELECTION
 from t2x.training.preemption import Preempted, StopSignals
 from t2x.runs import checkpoints
@@ -296,8 +296,7 @@ class Trainer:
         self.decode_metrics = list(dict.fromkeys(self.decode_metrics + model_decode))
         if self.decode_metrics:
             self.eval_decode_split = self.eval_decode_split or DatasetSplit.EVAL
-            if "inputs" not in self.model.modalities or \
-                    self.model.problem_hparams.modality.get("targets") != "symbol":
+            if problem_kind(self.model.problem_hparams) != ProblemKind.TEXT2TEXT:
                 raise ConfigError(f"decode metrics {', '.join(self.decode_metrics)} need a problem with "
                                   f"inputs and symbol targets; {self.problem.full_name} has neither "
                                   "both: remove them from eval_metrics() (or --eval_decode_split)")
