@@ -241,3 +241,73 @@ def strip_ids(ids, eos_id: int = EOS_ID):
             break
         out.append(token)
     return out
+
+
+def decode_sequences(model, features, *, decode_length=None, extra_length: int = 50, beam_size: int = 1,
+                     top_beams: int = 1, alpha: float = 0.6, sampling_method: str = "argmax",
+                     temperature: float = 1.0, top_k: int = 0, use_cache: bool = True, seed=None):
+    """The orchestration behind ``T2XModel.infer`` for symbol targets (see its docstring):
+    per-example length limits (an input's length + ``extra_length``, then EOS), a prompt's
+    ids forced then dropped from the outputs, beam expansion, the model's cached step
+    (``fast_decode_fn``) or the slow path, and greedy/sampled or beam search. Inside a
+    ``tf.function``. Returns ``{"outputs", "scores"}``."""
+    if top_beams > beam_size:
+        raise ValueError(f"top_beams={top_beams} cannot exceed beam_size={beam_size}")
+    features = {k: v for k, v in features.items() if k != "targets"}
+    prompt = features.pop("prompt", None)
+    has_inputs = "inputs" in features and "inputs" in model.modalities
+    max_lengths = None
+    if has_inputs:
+        batch_size = tf.shape(features["inputs"])[0]
+        if decode_length is None:
+            # Each example's own limit (its input length + extra_length, then EOS), so
+            # that its output does not depend on how long its batch neighbours are.
+            input_lengths = tf.reduce_sum(tf.cast(tf.not_equal(features["inputs"], 0), tf.int32), axis=1)
+            max_lengths = input_lengths + extra_length
+            decode_length = tf.shape(features["inputs"])[1] + extra_length + 1
+    elif prompt is not None:
+        prompt = tf.convert_to_tensor(prompt)
+        batch_size = tf.shape(prompt)[0]
+        prompt_lengths = tf.reduce_sum(tf.cast(tf.not_equal(prompt, 0), tf.int32), axis=1)
+        if decode_length is None:
+            # Each prompt's own limit (extra_length more tokens, then EOS): a short prompt
+            # batched with a long one continues as it does alone.
+            max_lengths = prompt_lengths + extra_length
+        decode_length = tf.shape(prompt)[1] + (extra_length if decode_length is None else decode_length)
+    else:
+        if "batch_size" not in features:
+            raise ValueError("a model without inputs decodes from features {'batch_size': N} "
+                             "or {'prompt': ids [N, P]}")
+        batch_size = features.pop("batch_size")
+        decode_length = extra_length if decode_length is None else decode_length
+    num_beams = beam_size if beam_size > 1 else 1
+    fast = model.fast_decode_fn(features, batch_size, decode_length, num_beams) if use_cache else None
+    fn, cache = fast if fast is not None else model.slow_decode_fn(features, num_beams)
+    if prompt is not None:
+        tile = (lambda t: expand_to_beams(t, num_beams)) if num_beams > 1 else (lambda t: t)
+        fn = force_prefix(fn, tile(prompt), tile(prompt_lengths))
+    if max_lengths is not None:
+        fn = force_eos_after(fn, expand_to_beams(max_lengths, num_beams)
+                                      if num_beams > 1 else max_lengths)
+    if beam_size > 1:
+        ids, scores = beam_search(
+            fn, batch_size, beam_size, decode_length, model.problem_hparams.vocab_size["targets"],
+            alpha, cache)
+        if top_beams == 1:
+            ids, scores = ids[:, 0], scores[:, 0]
+        else:
+            ids, scores = ids[:, :top_beams], scores[:, :top_beams]
+    else:
+        ids, scores = sample_decode(
+            fn, batch_size, decode_length, cache, sampling_method=sampling_method,
+            temperature=temperature, top_k=top_k, seed=seed)
+    if prompt is not None:  # the continuation only
+        if len(ids.shape) == 3:
+            k = tf.shape(ids)[1]
+            flat = drop_prefix(tf.reshape(ids, [batch_size * k, -1]),
+                                        expand_to_beams(prompt_lengths, k))
+            ids = tf.reshape(flat, tf.shape(ids))
+        else:
+            ids = drop_prefix(ids, prompt_lengths)
+    return {"outputs": ids, "scores": scores}
+

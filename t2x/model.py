@@ -190,65 +190,10 @@ class T2XModel(keras.Model):
             sampling_method = self._train_hparams.get("sampling_method", "argmax")
         if temperature is None:
             temperature = self._train_hparams.get("sampling_temp", 1.0)
-        if top_beams > beam_size:
-            raise ValueError(f"top_beams={top_beams} cannot exceed beam_size={beam_size}")
-        features = {k: v for k, v in features.items() if k != "targets"}
-        prompt = features.pop("prompt", None)
-        has_inputs = "inputs" in features and "inputs" in self.modalities
-        max_lengths = None
-        if has_inputs:
-            batch_size = tf.shape(features["inputs"])[0]
-            if decode_length is None:
-                # Each example's own limit (its input length + extra_length, then EOS), so
-                # that its output does not depend on how long its batch neighbours are.
-                input_lengths = tf.reduce_sum(tf.cast(tf.not_equal(features["inputs"], 0), tf.int32), axis=1)
-                max_lengths = input_lengths + extra_length
-                decode_length = tf.shape(features["inputs"])[1] + extra_length + 1
-        elif prompt is not None:
-            prompt = tf.convert_to_tensor(prompt)
-            batch_size = tf.shape(prompt)[0]
-            prompt_lengths = tf.reduce_sum(tf.cast(tf.not_equal(prompt, 0), tf.int32), axis=1)
-            if decode_length is None:
-                # Each prompt's own limit (extra_length more tokens, then EOS): a short prompt
-                # batched with a long one continues as it does alone.
-                max_lengths = prompt_lengths + extra_length
-            decode_length = tf.shape(prompt)[1] + (extra_length if decode_length is None else decode_length)
-        else:
-            if "batch_size" not in features:
-                raise ValueError("a model without inputs decodes from features {'batch_size': N} "
-                                 "or {'prompt': ids [N, P]}")
-            batch_size = features.pop("batch_size")
-            decode_length = extra_length if decode_length is None else decode_length
-        num_beams = beam_size if beam_size > 1 else 1
-        fast = self.fast_decode_fn(features, batch_size, decode_length, num_beams) if use_cache else None
-        fn, cache = fast if fast is not None else self.slow_decode_fn(features, num_beams)
-        if prompt is not None:
-            tile = (lambda t: decoding.expand_to_beams(t, num_beams)) if num_beams > 1 else (lambda t: t)
-            fn = decoding.force_prefix(fn, tile(prompt), tile(prompt_lengths))
-        if max_lengths is not None:
-            fn = decoding.force_eos_after(fn, decoding.expand_to_beams(max_lengths, num_beams)
-                                          if num_beams > 1 else max_lengths)
-        if beam_size > 1:
-            ids, scores = decoding.beam_search(
-                fn, batch_size, beam_size, decode_length, self.problem_hparams.vocab_size["targets"],
-                alpha, cache)
-            if top_beams == 1:
-                ids, scores = ids[:, 0], scores[:, 0]
-            else:
-                ids, scores = ids[:, :top_beams], scores[:, :top_beams]
-        else:
-            ids, scores = decoding.sample_decode(
-                fn, batch_size, decode_length, cache, sampling_method=sampling_method,
-                temperature=temperature, top_k=top_k, seed=seed)
-        if prompt is not None:  # the continuation only
-            if len(ids.shape) == 3:
-                k = tf.shape(ids)[1]
-                flat = decoding.drop_prefix(tf.reshape(ids, [batch_size * k, -1]),
-                                            decoding.expand_to_beams(prompt_lengths, k))
-                ids = tf.reshape(flat, tf.shape(ids))
-            else:
-                ids = decoding.drop_prefix(ids, prompt_lengths)
-        return {"outputs": ids, "scores": scores}
+        return decoding.decode_sequences(
+            self, features, decode_length=decode_length, extra_length=extra_length, beam_size=beam_size,
+            top_beams=top_beams, alpha=alpha, sampling_method=sampling_method, temperature=temperature,
+            top_k=top_k, use_cache=use_cache, seed=seed)
 
     def slow_decode_fn(self, features: Dict[str, Any], num_beams: int):
         """The decoding step of any model: ``(symbols_to_logits_fn, cache)`` that re-runs
