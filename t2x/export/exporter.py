@@ -221,10 +221,9 @@ def export(output_dir: str, *, formats: Iterable[str] = ("saved_model",), checkp
     serving = SERVING_KINDS[kind]
     unsupported = [f for f in formats if f not in serving.formats]
     if unsupported:
-        raise ExportError(f"--formats={','.join(unsupported)}: a {kind} exports as "
-                          f"{','.join(serving.formats)} ({run.problem.name}: TF Lite and TF.js exports are for "
-                          "image classifiers; decoding loops and string signatures are SavedModel-only): "
-                          f"use --formats={','.join(serving.formats)}")
+        raise ExportError(f"--formats={','.join(unsupported)}: TF Lite and TF.js exports are for image "
+                          f"classifiers; {run.problem.name} is a {kind} (it exports as "
+                          f"{','.join(serving.formats)}): use --formats={','.join(serving.formats)}")
     if decode_hparams and not serving.decodes:
         raise ExportError(f"--decode_hparams={decode_hparams} is for sequence models (text-to-text, language "
                           f"models); {run.problem.name} exports as kind {kind} (one pass, no decoding): "
