@@ -117,6 +117,13 @@ def inside(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
+def first_existing(path: str) -> str:
+    """``path`` or its nearest ancestor that exists (what a new directory would be made in)."""
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return path
+
+
 def remove_stale_partials(parent: str, only: Optional[str] = None) -> None:
     """Removes the staging directories (``<name>.partial-<pid>``) that dead writers left in
     ``parent`` (only those of ``<only>`` when given). An ``<name>.partial-old-<pid>`` whose

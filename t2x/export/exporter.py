@@ -61,7 +61,7 @@ from t2x.data.problem import problem_kind
 from t2x.errors import ConfigError
 from t2x.export.formats import FORMATS
 from t2x.export.kinds import SERVING_KINDS, ExportContext, _signature_info
-from t2x.fileio import atomic_dir, inside, write_text_atomic
+from t2x.fileio import atomic_dir, first_existing, inside, write_text_atomic
 from t2x.inference.decoder import parse_decode_hparams
 from t2x.runs.checkpoints import restore_weights
 from t2x.runs.run_dir import RunDir
@@ -140,9 +140,7 @@ def check_destination(final: str, run_path: str, overwrite: bool) -> None:
     under its ``export/``."""
     run, real = os.path.realpath(run_path), os.path.realpath(final)
     default = os.path.join(run_path, "export", "<step>")
-    probe = final
-    while not os.path.lexists(probe):
-        probe = os.path.dirname(probe)
+    probe = first_existing(final)
     if not os.path.isdir(probe):
         where = "is a file" if probe == final else f"goes through {probe}, a file"
         raise ExportError(f"--export_dir={final} {where}, not a directory: give a directory (a new one, or an "

@@ -18,7 +18,7 @@ import tensorflow as tf
 from absl import logging
 
 from t2x.errors import ConfigError
-from t2x.fileio import destination_problem
+from t2x.fileio import destination_problem, first_existing
 from t2x.runs import checkpoints
 from t2x.runs.checkpoints import load_trained_model, restore_weights
 from t2x.runs.run_dir import RunDir, RunDirError
@@ -81,9 +81,7 @@ def _check_avg_dir(output_dir: str, run: RunDir) -> None:
     ``lock`` of a trainer): writing there would replace another run's configuration and
     rotate away its checkpoints."""
     default = os.path.join(run.path, "avg")
-    probe = output_dir
-    while not os.path.lexists(probe):
-        probe = os.path.dirname(probe)
+    probe = first_existing(output_dir)
     if not os.path.isdir(probe):
         where = "is a file" if probe == output_dir else f"goes through {probe}, a file"
         raise ConfigError(f"--avg_dir={output_dir} {where}, not a directory: give a new directory "
