@@ -45,7 +45,8 @@ from t2x.layers import decoder as cached
 from t2x.layers.attention import (MultiheadAttention, attention_bias_ignore_padding,
                                   attention_bias_lower_triangle, attention_bias_same_segment,
                                   embedding_to_padding)
-from t2x.layers.sublayers import DenseReluDense, PrePostProcess, Sublayer
+from t2x.layers.sublayers import (DenseReluDense, PrePostProcess, Sublayer, add_target_space,
+                                  target_space_embedding)
 from t2x.layers.timing import add_timing_signal_1d, get_timing_signal_1d, shift_right_3d
 from t2x.model import T2XModel
 from t2x.models.basic import initializer_from_hparams
@@ -95,11 +96,7 @@ class Transformer(T2XModel):
         self.target_space_embedding = None
         self.encoder_self_attention, self.encoder_ffn = [], []
         if self.has_input:
-            if hp.get("use_target_space_embedding", True) and \
-                    self.problem_hparams.get("target_space_id") is not None:
-                self.target_space_embedding = keras.layers.Embedding(
-                    32, hidden, embeddings_initializer=keras.initializers.RandomNormal(stddev=hidden ** -0.5),
-                    name="target_space_embedding")
+            self.target_space_embedding = target_space_embedding(hp, self.problem_hparams, hidden)
             num_enc = hp.get("num_encoder_layers", 0) or hp.num_hidden_layers
             # Flat lists of layers (Keras tracks the layers of a list, not of tuples in it).
             for i in range(num_enc):
@@ -142,9 +139,7 @@ class Transformer(T2XModel):
         if self.hparams.get("unidirectional_encoder", False):
             self_bias = bias + attention_bias_lower_triangle(tf.shape(inputs)[1])
         x = inputs
-        if self.target_space_embedding is not None:
-            space = tf.cast(tf.reshape(self.problem_hparams.target_space_id, [1]), tf.int32)
-            x = x + tf.cast(self.target_space_embedding(space), x.dtype)[None, :, :]
+        x = add_target_space(x, self.target_space_embedding, self.problem_hparams)
         x = self._prepare(x, position)
         for self_attention, ffn in zip(self.encoder_self_attention, self.encoder_ffn):
             x = self_attention(x, bias=self_bias, training=self._training)

@@ -20,13 +20,13 @@ classification from scratch on a CPU.
 """
 
 import keras
-import tensorflow as tf
 
 from t2x import registry
 from t2x.data.problem import ModalityType
 from t2x.hparam import HParamsError
 from t2x.layers.attention import MultiheadAttention, attention_bias_ignore_padding, embedding_to_padding
-from t2x.layers.sublayers import DenseReluDense, PrePostProcess, Sublayer, masked_mean
+from t2x.layers.sublayers import (DenseReluDense, PrePostProcess, Sublayer, add_target_space, masked_mean,
+                                  target_space_embedding)
 from t2x.layers.timing import add_timing_signal_1d
 from t2x.model import T2XModel
 from t2x.models.basic import initializer_from_hparams
@@ -53,11 +53,7 @@ class TransformerEncoder(T2XModel):
         value_depth = hp.get("attention_value_channels", 0) or hidden
         self.input_dropout = (keras.layers.Dropout(hp.layer_prepostprocess_dropout)
                               if hp.layer_prepostprocess_dropout else None)
-        self.target_space_embedding = None
-        if hp.get("use_target_space_embedding", True) and self.problem_hparams.get("target_space_id") is not None:
-            self.target_space_embedding = keras.layers.Embedding(
-                32, hidden, embeddings_initializer=keras.initializers.RandomNormal(stddev=hidden ** -0.5),
-                name="target_space_embedding")
+        self.target_space_embedding = target_space_embedding(hp, self.problem_hparams, hidden)
         self.self_attention, self.ffn = [], []
         for i in range(hp.get("num_encoder_layers", 0) or hp.num_hidden_layers):
             self.self_attention.append(Sublayer(
@@ -74,9 +70,7 @@ class TransformerEncoder(T2XModel):
         padding = embedding_to_padding(inputs)
         bias = attention_bias_ignore_padding(padding)
         x = inputs
-        if self.target_space_embedding is not None:
-            space = tf.cast(tf.reshape(self.problem_hparams.target_space_id, [1]), tf.int32)
-            x = x + tf.cast(self.target_space_embedding(space), x.dtype)[None, :, :]
+        x = add_target_space(x, self.target_space_embedding, self.problem_hparams)
         if self.hparams.get("pos", "timing") == "timing":
             x = add_timing_signal_1d(x)
         if self.input_dropout is not None:

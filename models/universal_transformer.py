@@ -48,7 +48,8 @@ from t2x.layers import act as act_lib
 from t2x.layers import decoder as cached
 from t2x.layers.attention import (MultiheadAttention, attention_bias_ignore_padding,
                                   attention_bias_lower_triangle, embedding_to_padding)
-from t2x.layers.sublayers import DenseReluDense, PrePostProcess, Sublayer, masked_mean
+from t2x.layers.sublayers import (DenseReluDense, PrePostProcess, Sublayer, add_target_space, masked_mean,
+                                  target_space_embedding)
 from t2x.layers.timing import StepTimingSignal, add_timing_signal_1d, get_timing_signal_1d, shift_right_3d, \
     timing_signal_at
 from t2x.model import T2XModel
@@ -203,11 +204,7 @@ class _UniversalBase(T2XModel):
         self.target_space_embedding = None
         self.encoder = None
         if self.has_input:
-            if hp.get("use_target_space_embedding", True) and \
-                    self.problem_hparams.get("target_space_id") is not None:
-                self.target_space_embedding = keras.layers.Embedding(
-                    32, hidden, embeddings_initializer=keras.initializers.RandomNormal(stddev=hidden ** -0.5),
-                    name="target_space_embedding")
+            self.target_space_embedding = target_space_embedding(hp, self.problem_hparams, hidden)
             self.encoder = UniversalStack(hp, init, has_encdec=False, name="encoder")
         self.decoder = (UniversalStack(hp, init, has_encdec=self.has_input, name="decoder")
                         if self.has_decoder else None)
@@ -236,9 +233,7 @@ class _UniversalBase(T2XModel):
         padding = embedding_to_padding(inputs)
         bias = attention_bias_ignore_padding(padding)
         x = inputs
-        if self.target_space_embedding is not None:
-            space = tf.cast(tf.reshape(self.problem_hparams.target_space_id, [1]), tf.int32)
-            x = x + tf.cast(self.target_space_embedding(space), x.dtype)[None, :, :]
+        x = add_target_space(x, self.target_space_embedding, self.problem_hparams)
         x = self._prepare(x)
         output, ponder_times, remainders = self.encoder(x, bias, nonpadding=1.0 - padding, offset=self._offset(x),
                                                         training=self._training)

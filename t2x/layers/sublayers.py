@@ -99,3 +99,24 @@ def masked_mean(x, nonpadding):
     w = tf.cast(nonpadding, x.dtype)[:, :, None]
     return tf.reduce_sum(x * w, axis=1, keepdims=True) / tf.maximum(tf.reduce_sum(w, axis=1, keepdims=True),
                                                                   tf.cast(1.0, x.dtype))
+
+
+def target_space_embedding(hparams, problem_hparams, hidden: int):
+    """T2T's target-space embedding of an encoder (``use_target_space_embedding``): a
+    32-row ``Embedding`` named ``target_space_embedding``, or None when off or the problem
+    has no ``target_space_id``."""
+    if not hparams.get("use_target_space_embedding", True) or problem_hparams.get("target_space_id") is None:
+        return None
+    return keras.layers.Embedding(32, hidden, name="target_space_embedding",
+                                  embeddings_initializer=keras.initializers.RandomNormal(stddev=hidden ** -0.5))
+
+
+def add_target_space(x, embedding, problem_hparams):
+    """``x [B, L, D]`` plus the target space's embedding (``embedding`` from
+    ``target_space_embedding``; None: ``x`` as is)."""
+    if embedding is None:
+        return x
+    import tensorflow as tf
+
+    space = tf.cast(tf.reshape(problem_hparams.target_space_id, [1]), tf.int32)
+    return x + tf.cast(embedding(space), x.dtype)[None, :, :]
