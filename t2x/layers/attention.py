@@ -79,7 +79,12 @@ class MultiheadAttention(keras.layers.Layer):
         q *= tf.cast((self.key_depth // self.num_heads) ** -0.5, q.dtype)
         logits = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32)
         if bias is not None:
-            logits += tf.cast(bias, tf.float32)  # autocast may hand it over in bfloat16
+            # Broadcast in the graph, not in the add: on CPU, oneDNN's grappler remapper fuses
+            # scale -> BatchMatMul -> Add into one _MklFusedBatchMatMulV2 whose addend, when it
+            # broadcasts ([1, 1, Lq, Lk], the causal bias), takes a path ~50-150x slower than
+            # the three ops apart (benchmarks/attention_bias.py). Autocast may hand the bias
+            # over in bfloat16.
+            logits += tf.broadcast_to(tf.cast(bias, tf.float32), tf.shape(logits))
         weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
         if self.dropout is not None:
             weights = self.dropout(weights, training=training)
