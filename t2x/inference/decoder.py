@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from t2x import decoding
-from t2x.data.problem import Mode, ProblemKind, problem_kind
+from t2x.data.problem import DatasetSplit, Mode, ProblemKind, problem_kind
 from t2x.errors import ConfigError, DataError
 from t2x.fileio import write_lines_atomic
 from t2x.hparam import HParams
@@ -136,7 +136,9 @@ class SequenceDecoder:
         model, problem, data_dir, path = load_trained_model(output_dir, data_dir=data_dir,
                                                              checkpoint_path=checkpoint_path,
                                                              t2x_usr_dir=t2x_usr_dir)
-        decoder = cls(model, problem, data_dir, parse_decode_hparams(decode_hparams))
+        hp = parse_decode_hparams(decode_hparams)
+        decoder = decoder_for(model, problem, data_dir, hp) if cls is SequenceDecoder else \
+            cls(model, problem, data_dir, hp)
         decoder.checkpoint_path = path
         return decoder
 
@@ -226,9 +228,13 @@ class SequenceDecoder:
                  for e in ds.as_numpy_iterator()]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
-    def decode_split(self, split: str = "dev", max_examples: int = 0) -> Tuple[List[str], List[str]]:
-        """Decodes a split's TFRecords: (hypotheses, references), in the split's order."""
-        ds = self.problem.dataset(Mode.EVAL, self.data_dir, dataset_split=split, deterministic=True)
+    def decode_split(self, split: Optional[str] = "dev", max_examples: int = 0,
+                     problem=None) -> Tuple[List[str], List[str]]:
+        """Decodes a split's TFRecords: (hypotheses, references), in the split's order.
+        ``problem``: read through it instead of the run's problem (a view of
+        ``eval_problems()``; ``split=None`` then reads the view's own split)."""
+        problem = problem or self.problem
+        ds = problem.dataset(Mode.EVAL, self.data_dir, dataset_split=split, deterministic=True)
         if max_examples:
             ds = ds.take(max_examples)
         inputs, references = [], []
@@ -238,6 +244,18 @@ class SequenceDecoder:
             references.append(target.decode(decoding.strip_ids(example["targets"])))
         outputs = self.decode_ids(inputs)
         return [target.decode(beams[0]) for beams in outputs], references
+
+
+def decoder_for(model, problem, data_dir: str, decode_hparams: Optional[HParams] = None):
+    """The decoder of a trained model's kind of problem: a ``SpeechDecoder``
+    (``t2x.inference.speech``: recordings in) for speech recognition, else a
+    ``SequenceDecoder`` (text in). Both have ``decode_lines`` and ``decode_split``."""
+    decode_hparams = decode_hparams or decode_hparams_defaults()
+    if problem_kind(model.problem_hparams) == ProblemKind.SPEECH_RECOGNITION:
+        from t2x.inference.speech import SpeechDecoder
+
+        return SpeechDecoder(model, problem, data_dir, decode_hparams, infer_kwargs(decode_hparams))
+    return SequenceDecoder(model, problem, data_dir, decode_hparams)
 
 
 def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: Optional[str] = None,
@@ -255,8 +273,10 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
     ``<file>.<model>.beam<N>.alpha<A>.decodes``), in file order, atomically; a blank line
     gives a blank output line without being decoded (the output stays line-aligned with the
     input), a file with no non-blank line is refused. Else ``decode_split`` decoded and
-    scored with sacreBLEU (``bleu_tokenize``), the decodes written to ``decode_to_file`` when
-    given. Inputs longer than the run's limit (``max_input_length``) are cut, with one
+    scored with sacreBLEU (``bleu_tokenize``) and exact match, the decodes written to
+    ``decode_to_file`` when given; on the dev split of a problem with evaluation views
+    (bAbI's tasks, Mathematics' modules, length buckets) each view is decoded too and the
+    problem's ``eval_report`` table ``emit``-ted (``views_report``). Inputs longer than the run's limit (``max_input_length``) are cut, with one
     ``announce``-d line naming them. Bad ``decode_hparams``, an unreadable, non-UTF-8 or
     empty input file, a line the vocabulary cannot encode, and a ``decode_to_file`` that
     cannot be written fail before the model loads (the vocabulary check right after the
@@ -323,10 +343,39 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
         hypotheses, references = decoder.decode_split(decode_split)
     if decode_to_file:
         write_lines_atomic(decode_to_file, hypotheses)
+    if problem_kind(decoder.model.problem_hparams) == ProblemKind.SPEECH_RECOGNITION:
+        from t2x import metrics
+
+        scores = metrics.decode_results(["wer", "edit_distance"], hypotheses, references)
+        return (f"{decode_split}: {len(hypotheses)} recordings, WER {100 * scores['wer']:.2f} %, "
+                f"CER {100 * scores['edit_distance']:.2f} % ({source.last_sentences_per_second:.1f} "
+                f"recordings/s, {checkpoint})")
     score = bleu.corpus_bleu(hypotheses, references, tokenize=bleu_tokenize)
     logging.info("sacreBLEU signature: %s", score.signature)
-    return (f"{decode_split}: {len(hypotheses)} sentences, {score.format()} "
+    exact = sum(h == r for h, r in zip(hypotheses, references)) / max(len(hypotheses), 1)
+    if decode_split == DatasetSplit.EVAL and not saved_model:
+        report = views_report(decoder)
+        if report:
+            emit(report.rstrip("\n"))
+    return (f"{decode_split}: {len(hypotheses)} sentences, {score.format()}, exact match {exact:.4f} "
             f"({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})")
+
+
+def views_report(decoder: "SequenceDecoder") -> str:
+    """The problem's ``eval_report`` (bAbI's per-task table, Mathematics' per-module one,
+    the length buckets) from real decodes: every view of ``eval_problems()`` but the problem
+    itself decoded, its exact match (decode == reference) given as both ``accuracy`` and
+    ``accuracy_per_sequence``. ``""`` for a problem with no views or no report."""
+    views = {name: view for name, view in decoder.problem.eval_problems().items() if name}
+    if not views:
+        return ""
+    results = {}
+    for name, view in views.items():
+        hypotheses, references = decoder.decode_split(None, problem=view)
+        exact = sum(h == r for h, r in zip(hypotheses, references)) / max(len(hypotheses), 1)
+        results[name] = {"accuracy": exact, "accuracy_per_sequence": exact}
+    report = decoder.problem.eval_report(results)
+    return f"decoded exact match, per view:\n{report}" if report else ""
 
 
 def read_decode_inputs(path: str) -> List[Tuple[int, str]]:

@@ -120,3 +120,36 @@ def test_release_module_lists():
     assert len(mdm.INTERPOLATE_MODULES) == 56 and len(set(mdm.INTERPOLATE_MODULES)) == 56
     assert len(mdm.EXTRAPOLATE_MODULES) == 15
     assert "numbers__place_value_composed" in mdm.INTERPOLATE_MODULES
+
+
+def test_decoder_prints_the_module_table_from_real_decodes(generated, monkeypatch):
+    import keras
+
+    from t2x.inference.decoder import SequenceDecoder, parse_decode_hparams, views_report
+    from t2x.model import create_model
+
+    problem, data_dir = generated
+    keras.utils.set_random_seed(0)
+    hp = registry.hparams("transformer_test")()
+    model = create_model(problem, "transformer", hp, data_dir)
+    decoder = SequenceDecoder(model, problem, data_dir, parse_decode_hparams("extra_length=2"))
+    report = views_report(decoder)  # an untrained model: real decodes, whatever they say
+    lines = report.splitlines()
+    assert lines[0] == "decoded exact match, per view:"
+    assert lines[1] == "accuracy_per_sequence per module"
+    rows = {line.split()[0]: line.split()[1:] for line in lines[3:]}
+    assert set(rows) == {"algebra__linear_1d", "arithmetic__mul", "arithmetic__mul_big", "mean"}
+    assert rows["arithmetic__mul_big"][0] == "-"  # extrapolate only
+    real_split = SequenceDecoder.decode_split
+
+    def right_only_for_mul(self, split="dev", max_examples=0, problem=None):
+        hypotheses, references = real_split(self, split, max_examples, problem)
+        right = problem is not None and problem.view_name == "interpolate/arithmetic__mul"
+        return (references if right else [r + "x" for r in references]), references
+
+    monkeypatch.setattr(SequenceDecoder, "decode_split", right_only_for_mul)
+    rows = {line.split()[0]: line.split()[1:] for line in views_report(decoder).splitlines()[3:]}
+    assert rows["arithmetic__mul"] == ["1.0000", "-"]
+    assert rows["algebra__linear_1d"] == ["0.0000", "-"]
+    assert rows["arithmetic__mul_big"] == ["-", "0.0000"]
+    assert rows["mean"] == ["over", "modules", "0.5000", "0.0000"]
