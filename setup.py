@@ -44,7 +44,7 @@ setuptools.setup(
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         # the suite runs on 2 workers (-n 2) and runs TF Lite exports in ai_edge_litert
-        "test": ["pytest>=8", "pytest-xdist>=3", "ai-edge-litert>=2.0", "optuna>=4"],
+        "test": ["pytest>=8", "pytest-xdist>=3", "ai-edge-litert>=2.0", "optuna>=4", "soundfile>=0.12", "soxr>=0.3"],
         # Export: the maintained TF Lite interpreter. TF.js's converter is installed apart,
         # without its dependencies (they would replace TF 2.21 by 2.19): see the README.
         "export": ["ai-edge-litert>=2.0", "h5py>=3"],
@@ -53,6 +53,8 @@ setuptools.setup(
         "beam": ["apache-beam>=2.77,<3"],
         # t2x-tuner: Optuna's samplers, pruners and RDB-backed studies (SQLite by default).
         "tune": ["optuna>=4"],
+        # Speech problems: WAV/FLAC reading (libsndfile) and resampling, imported lazily.
+        "audio": ["soundfile>=0.12", "soxr>=0.3"],
     },
     package_data={"t2x.export": ["tfjs_page.html"]},
     entry_points={

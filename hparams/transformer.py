@@ -10,6 +10,7 @@ pre-norm residual blocks (``layer_preprocess_sequence`` "n", ``layer_postprocess
 """
 
 from t2x import registry
+from t2x.data.audio import add_audio_hparams
 
 from t2x.hparams.basic import basic_params1
 
@@ -138,6 +139,56 @@ def transformer_test():
     hp.filter_size = 8
     hp.num_heads = 2
     hp.batch_size = 64
+    return hp
+
+
+@registry.register_hparams
+def transformer_librispeech():
+    """T2T's ``transformer_librispeech`` (= its ``_v2``): 6 encoder and 4 decoder layers,
+    hidden 384, filter 1536, 2 heads, dropout 0.2 (pre/post-process and relu), no weight
+    decay, 16 sequences a batch; inputs up to 1550 frames (``max_length``, counted here in
+    feature frames: T2T's 1.24M counted frames x bins x channels), targets up to 350 bytes.
+    T2T's audio hparams (80 mel bins, 25 ms windows, 10 ms hop, deltas) come with it.
+    Not carried over: ``ffn_layer="conv_relu_conv"`` (t2x's Transformer has
+    ``dense_relu_dense`` only) and ``daisy_chain_variables`` (a multi-GPU placement knob)."""
+    hp = add_audio_hparams(transformer_base())
+    hp.num_heads = 2
+    hp.filter_size = 1536
+    hp.hidden_size = 384
+    hp.num_encoder_layers = 6
+    hp.num_decoder_layers = 4
+    hp.learning_rate = 0.15
+    hp.batch_size = 16
+    hp.use_fixed_batch_size = True  # T2T's 16 counts sequences
+    hp.max_length = 1550
+    hp.set_or_add("max_input_seq_length", 1550)
+    hp.set_or_add("max_target_seq_length", 350)
+    hp.weight_decay = 0.0
+    hp.layer_prepostprocess_dropout = 0.2
+    hp.relu_dropout = 0.2
+    return hp
+
+
+@registry.register_hparams
+def transformer_librispeech_tiny():
+    """``transformer_librispeech`` sized for a 2-core CPU (FSDD, Asterisk prompts): 2 + 2
+    layers, hidden 144, filter 576, 4 heads, 32 filters in the speech modality's
+    convolutions, batches of about 3000 feature frames, 500 warmup steps to a peak rate of
+    0.0037 (``learning_rate_constant`` 1.0), dropout 0.1."""
+    hp = transformer_librispeech()
+    hp.num_encoder_layers = 2
+    hp.num_decoder_layers = 2
+    hp.hidden_size = 144
+    hp.filter_size = 576
+    hp.num_heads = 4
+    hp.audio_conv_filters = 32
+    hp.use_fixed_batch_size = False
+    hp.batch_size = 3000  # frames of features (10 ms each) a batch
+    hp.max_length = 1550
+    hp.learning_rate_warmup_steps = 500
+    hp.learning_rate_constant = 1.0  # peak rate 0.0037 at step 500 (2.0 gave 0.0075: too high here)
+    hp.layer_prepostprocess_dropout = 0.1
+    hp.relu_dropout = 0.1
     return hp
 
 

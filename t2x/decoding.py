@@ -262,7 +262,12 @@ def decode_sequences(model, features, *, decode_length=None, extra_length: int =
         if decode_length is None:
             # Each example's own limit (its input length + extra_length, then EOS), so
             # that its output does not depend on how long its batch neighbours are.
-            input_lengths = tf.reduce_sum(tf.cast(tf.not_equal(features["inputs"], 0), tf.int32), axis=1)
+            # A position is real when any of its values is non-zero (ids [B, L], or
+            # features [B, T, ...] such as speech frames).
+            real = tf.not_equal(features["inputs"], 0)
+            if real.shape.rank > 2:
+                real = tf.reduce_any(real, axis=list(range(2, real.shape.rank)))
+            input_lengths = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
             max_lengths = input_lengths + extra_length
             decode_length = tf.shape(features["inputs"])[1] + extra_length + 1
     elif prompt is not None:

@@ -22,6 +22,7 @@ class_label    ids ``[B, 1]`` int          ``[B, 1, hidden_size]``     ``[B, 1, 
 image          pixels ``[B, H, W, C]``     float32, same shape         ``[B, H, W, C, 256]``
 real           ``[B, ..., D_in]`` float    ``[B, ..., hidden_size]``   ``[B, ..., vocab]``
 identity       anything                    float32, same               body output as is
+speech         ``[B, T, bins, C]`` float   ``[B, ceil(T/4), hidden]``  (inputs only)
 =============  ==========================  ==========================  ======================
 
 ``class_label``'s top mean-pools every axis of the body output between the batch and the
@@ -213,6 +214,40 @@ class RealModality(Modality):
         del label_smoothing
         sq = tf.square(tf.cast(logits, tf.float32) - tf.cast(targets, tf.float32))
         return tf.reduce_sum(sq), tf.cast(tf.size(sq), tf.float32)
+
+
+@register_modality(ModalityType.SPEECH)
+class SpeechRecognitionModality(Modality):
+    """Log-mel features in (T2T's ``SpeechRecognitionModality`` bottom): two 3x3 stride-2
+    convolutions of ``audio_conv_filters`` (layer norm, relu) shorten time and frequency 4x,
+    then a convolution over 3 frames and every remaining frequency projects to
+    ``hidden_size`` (layer norm, relu): ``[B, T, bins, C]`` -> ``[B, ceil(T / 4), hidden_size]``, the shape the
+    symbol modality gives a body. Padding frames (all zero, as batching pads them) give
+    all-zero outputs, so a body reads the padding off its inputs as it does for text."""
+
+    def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
+        super().__init__(model_hparams, vocab_size, feature_name, **kwargs)
+        filters = int(model_hparams.get("audio_conv_filters", 128))
+        self.convs = [keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False,
+                                          name=f"conv_{i}") for i in range(2)]
+        self.norms = [keras.layers.LayerNormalization(epsilon=1e-6, name=f"norm_{i}") for i in range(3)]
+        self.projection = None
+
+    def bottom(self, x):
+        x = tf.cast(x, self.compute_dtype)
+        nonpadding = tf.reduce_any(tf.not_equal(x, 0), axis=[2, 3])  # [B, T]
+        for conv, norm in zip(self.convs, self.norms):
+            x = tf.nn.relu(norm(conv(x)))
+        if self.projection is None:
+            self.projection = keras.layers.Conv2D(self.model_hparams.hidden_size, (3, x.shape[2]),
+                                                  padding="valid", use_bias=False, name="projection")
+        x = self.projection(tf.pad(x, [[0, 0], [0, 2], [0, 0], [0, 0]]))[:, :, 0, :]  # [B, T/4, hidden]
+        x = tf.nn.relu(self.norms[2](x))
+        mask = tf.cast(nonpadding[:, ::4], x.dtype)  # real frames are a prefix: ceil(len / 4) stay
+        return x * mask[:, :, None]
+
+    def top(self, body_output):
+        raise NotImplementedError("the speech modality reads inputs only; targets are symbols")
 
 
 def create_modality(modality_type: str, model_hparams, vocab_size, feature_name: str) -> Modality:

@@ -29,6 +29,7 @@ class ModalityType:
     IMAGE = "image"
     REAL = "real"
     IDENTITY = "identity"
+    SPEECH = "speech"
 
 
 @dataclasses.dataclass
@@ -62,6 +63,7 @@ class ProblemKind:
     TEXT2TEXT = "text2text"
     LANGUAGE_MODEL = "language_model"
     CLASSIFIER = "classifier"  # class labels from any other inputs (a registered modality)
+    SPEECH_RECOGNITION = "speech_recognition"  # audio features in, symbol targets out
     OTHER = "other"
 
 
@@ -71,9 +73,10 @@ PROBLEM_KINDS = {
     (ModalityType.SYMBOL, ModalityType.CLASS_LABEL): ProblemKind.TEXT_CLASSIFIER,
     (ModalityType.SYMBOL, ModalityType.SYMBOL): ProblemKind.TEXT2TEXT,
     (None, ModalityType.SYMBOL): ProblemKind.LANGUAGE_MODEL,
+    (ModalityType.SPEECH, ModalityType.SYMBOL): ProblemKind.SPEECH_RECOGNITION,
 }
 # Kinds whose targets are decoded token by token (sequence decoding, decode metrics).
-SEQUENCE_KINDS = (ProblemKind.TEXT2TEXT, ProblemKind.LANGUAGE_MODEL)
+SEQUENCE_KINDS = (ProblemKind.TEXT2TEXT, ProblemKind.LANGUAGE_MODEL, ProblemKind.SPEECH_RECOGNITION)
 
 
 def problem_kind(problem_hparams) -> str:

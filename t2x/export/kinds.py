@@ -241,4 +241,11 @@ SERVING_KINDS: Dict[str, ServingKind] = {
     ProblemKind.TEXT2TEXT: ServingKind(_text(ProblemKind.TEXT2TEXT), decodes=True),
     ProblemKind.LANGUAGE_MODEL: ServingKind(_text(ProblemKind.LANGUAGE_MODEL), decodes=True),
     ProblemKind.CLASSIFIER: ServingKind(_classifier),
+    ProblemKind.SPEECH_RECOGNITION: ServingKind(lambda ctx: _speech_build(ctx), decodes=True),
 }
+
+
+def _speech_build(ctx: ExportContext):
+    from t2x.export import speech  # audio in, transcripts out (its own module)
+
+    return speech.build(ctx)

@@ -144,7 +144,7 @@ class Evaluator:
         """(hypotheses, references, sentences/s) of ``eval_decode_split`` by ``t2x-decoder``'s decoder."""
         from t2x.inference import decoder as decoder_lib
 
-        decoder = decoder_lib.SequenceDecoder(self.model, problem, self.data_dir, self.decode_hparams)
+        decoder = decoder_lib.decoder_for(self.model, problem, self.data_dir, self.decode_hparams)
         hypotheses, references = decoder.decode_split(self.eval_decode_split, self.eval_decode_examples)
         return hypotheses, references, decoder.last_sentences_per_second
 

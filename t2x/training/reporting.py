@@ -93,6 +93,29 @@ def write_input_images(writer, images, max_outputs: int) -> None:
         tf.summary.image("inputs", (images - lo) / tf.maximum(hi - lo, 1e-6), max_outputs=max_outputs)
 
 
+def write_speech_examples(writer, parse_batch, problem, hparams, max_outputs: int) -> None:
+    """A speech problem's first training records (a parse batch: ``waveform`` int16 bytes
+    ``[B]``, ``sample_rate`` ``[B]``) as ``inputs/audio`` (``tf.summary.audio``, zero-padded
+    to the longest) and their log-mel spectrograms (first channel, frequency upwards,
+    rescaled to [0, 1]) as ``inputs/spectrogram`` images, at step 0."""
+    from t2x.data.audio import decode_waveform_bytes
+
+    waves = [decode_waveform_bytes(w) for w in parse_batch["waveform"][:max_outputs]]
+    if not waves:
+        return
+    rate = int(parse_batch["sample_rate"][0])
+    longest = max(int(w.shape[0]) for w in waves)
+    audio = tf.stack([tf.pad(w, [[0, longest - tf.shape(w)[0]]]) for w in waves])[:, :, None]
+    spectra = [tf.transpose(problem.features_from_waveform(w, hparams)[:, ::-1, 0]) for w in waves]  # [bins, T]
+    frames = max(int(s.shape[1]) for s in spectra)
+    images = tf.stack([tf.pad(s, [[0, 0], [0, frames - tf.shape(s)[1]]]) for s in spectra])[:, :, :, None]
+    lo = tf.reduce_min(images, axis=[1, 2, 3], keepdims=True)
+    hi = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
+    with writer.as_default(step=0):
+        tf.summary.audio("inputs/audio", audio, rate, max_outputs=max_outputs)
+        tf.summary.image("inputs/spectrogram", (images - lo) / tf.maximum(hi - lo, 1e-6), max_outputs=max_outputs)
+
+
 def write_eval(writer, step: int, metrics: Mapping[str, float], *, trial_id: str,
                hparams: Mapping[str, Any], names: Mapping[str, str]) -> None:
     """eval/ scalars and the run's HParams-dashboard row (see the module docstring)."""

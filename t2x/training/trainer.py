@@ -296,7 +296,8 @@ class Trainer:
         self.decode_metrics = list(dict.fromkeys(self.decode_metrics + model_decode))
         if self.decode_metrics:
             self.eval_decode_split = self.eval_decode_split or DatasetSplit.EVAL
-            if problem_kind(self.model.problem_hparams) != ProblemKind.TEXT2TEXT:
+            if problem_kind(self.model.problem_hparams) not in (ProblemKind.TEXT2TEXT,
+                                                                 ProblemKind.SPEECH_RECOGNITION):
                 raise ConfigError(f"decode metrics {', '.join(self.decode_metrics)} need a problem with "
                                   f"inputs and symbol targets; {self.problem.full_name} has neither "
                                   "both: remove them from eval_metrics() (or --eval_decode_split)")
@@ -550,7 +551,14 @@ class Trainer:
         return self.evaluate()
 
     def _write_image_summary(self, writer) -> None:
-        """A few training inputs as train/ images (image problems; read from the train split)."""
+        """A few training inputs as train/ images (image problems; read from the train split);
+        speech problems: their recordings as audio and their log-mel spectrograms as images."""
+        if self.model.problem_hparams.modality.get("inputs") == "speech":
+            records = self.problem.read(Mode.TRAIN, self.data_dir, shuffle_files=False, shuffle_buffer_size=1,
+                                        repeat=False, parse_batch_size=self.num_summary_images, deterministic=True)
+            reporting.write_speech_examples(writer, next(iter(records)), self.problem, self.hparams,
+                                            self.num_summary_images)
+            return
         if self.model.problem_hparams.modality.get("inputs") != "image":
             return
         batch = next(iter(self.problem.dataset(Mode.TRAIN, self.data_dir, self.hparams,
