@@ -15,6 +15,7 @@ stack does not read, are removed (``num_encoder_layers``, ``num_decoder_layers``
 from t2x import registry
 
 from t2x.hparams.transformer import transformer_base, transformer_tiny
+from t2x.hparams.transformer_encoder import transformer_encoder_sentiment_tiny
 
 
 def update_hparams_for_universal_transformer(hp):
@@ -31,6 +32,10 @@ def update_hparams_for_universal_transformer(hp):
     hp.pos = "none"
     # Shift of the positions the signal reads: "" (none), "random" (training), "step".
     hp.set_or_add("position_start_index", "")
+    # "random": offsets drawn from [0, position_start_max) when > 0 (train on short
+    # sequences, see the timing signals of positions up to that many: length
+    # generalisation to longer eval sequences), else from [0, length) as T2T drew them.
+    hp.set_or_add("position_start_max", 0)
     # The step signal at each step ("vertical"): "learned" or "sinusoid".
     hp.set_or_add("add_step_timing_signal", True)
     hp.set_or_add("step_timing_signal_type", "learned")
@@ -100,6 +105,14 @@ def universal_transformer_test():
     hp.act_max_steps = 4
     hp.batch_size = 64
     return hp
+
+
+@registry.register_hparams
+def universal_transformer_encoder_sentiment_tiny():
+    """Sentence classification from scratch with ``universal_transformer_encoder``:
+    ``transformer_encoder_sentiment_tiny``'s sizes and schedule, its 2 layers as 2 steps of
+    one weight-tied layer (half the parameters of the two-layer stack)."""
+    return update_hparams_for_universal_transformer(transformer_encoder_sentiment_tiny())
 
 
 @registry.register_hparams

@@ -13,7 +13,8 @@ signal is added (``add_position_timing_signal``; the input's own ``pos`` timing 
 off, ``pos="none"``) and the step ("vertical") signal (``add_step_timing_signal``,
 ``step_timing_signal_type`` ``"learned"`` or ``"sinusoid"``). ``position_start_index``
 shifts the positions the timing signal reads: ``"random"`` (training only: each example's
-positions start at an offset drawn uniformly from ``[0, length)``, one draw per example and
+positions start at an offset drawn uniformly from ``[0, length)``, or from
+``[0, position_start_max)`` when that hparam is set, one draw per example and
 pass, shared by the steps; T2T drew one per batch and step, in eval too) so that a model
 trained on short sequences has seen the timing signals of long ones (length generalisation);
 ``"step"`` (T2T's: the offset ``length * step / num_steps``); ``""`` none.
@@ -79,6 +80,12 @@ def check_hparams(hp, has_decoder: bool) -> None:
         refuse(f"pos={hp.pos!r} is not supported; use 'none' (or 'timing' with add_position_timing_signal=false)")
     if hp.add_position_timing_signal and hp.get("pos", "none") == "timing":
         refuse("pos='timing' with add_position_timing_signal=true adds the position signal twice; set pos=none")
+    if hp.get("position_start_max", 0) < 0:
+        refuse(f"hparam position_start_max={hp.position_start_max} is out of range: it must be >= 0 "
+               "(0: offsets from [0, length))")
+    if hp.get("position_start_max", 0) and hp.position_start_index != "random":
+        refuse(f"position_start_max={hp.position_start_max} bounds the random position offsets: it needs "
+               "position_start_index='random'")
     if hp.position_start_index and not hp.add_position_timing_signal:
         refuse(f"position_start_index={hp.position_start_index!r} shifts the per-step position signal: it "
                "needs add_position_timing_signal=true")
@@ -201,6 +208,7 @@ class _UniversalBase(T2XModel):
                               if hp.layer_prepostprocess_dropout else None)
         self.offsets = (keras.random.SeedGenerator(name="position_offsets")
                         if hp.position_start_index == "random" else None)
+        self.position_start_max = int(hp.get("position_start_max", 0))
         self.target_space_embedding = None
         self.encoder = None
         if self.has_input:
@@ -220,12 +228,12 @@ class _UniversalBase(T2XModel):
 
     def _offset(self, x):
         """Training with ``position_start_index="random"``: ``[B]`` int32 offsets drawn
-        from ``[0, length)`` (the model's seed generator: restored with a checkpoint);
-        otherwise None."""
+        from ``[0, position_start_max)`` when it is set, else ``[0, length)`` (the model's
+        seed generator: restored with a checkpoint); otherwise None."""
         if self.offsets is None or not self._training:
             return None
-        return keras.random.randint([tf.shape(x)[0]], 0, tf.maximum(tf.shape(x)[1], 1), dtype="int32",
-                                    seed=self.offsets)
+        high = self.position_start_max or tf.maximum(tf.shape(x)[1], 1)
+        return keras.random.randint([tf.shape(x)[0]], 0, high, dtype="int32", seed=self.offsets)
 
     def encode(self, inputs):
         """``[B, Li, D]`` embedded inputs -> (encoder output ``[B, Li, D]``, enc-dec bias

@@ -64,6 +64,8 @@ def test_t2t_sets(name, hidden, filt, heads, steps, act_steps):
     ("transformer_ffn_type=sepconv", "transformer_ffn_type='sepconv' is not supported; use 'fc'"),
     ("num_rec_steps=0", "num_rec_steps=0 is out of range"),
     ("add_position_timing_signal=false,position_start_index=random", "needs add_position_timing_signal=true"),
+    ("position_start_max=100", "it needs position_start_index='random'"),
+    ("position_start_index=random,position_start_max=-1", "position_start_max=-1 is out of range"),
 ])
 def test_bad_hparams_are_one_line(overrides, message):
     hp = create_hparams("universal_transformer_test", overrides)
@@ -195,6 +197,20 @@ def test_random_position_offsets_only_in_training_and_in_the_random_state():
     assert any("position_offsets" in v.path for v in random_state_variables(model))
     plain = ut_model(layer_prepostprocess_dropout=0.0, attention_dropout=0.0, relu_dropout=0.0)
     np.testing.assert_array_equal(plain(features, training=True).numpy(), plain(features, training=True).numpy())
+
+
+def test_position_start_max_bounds_the_random_offsets():
+    """Offsets from [0, position_start_max): a 5-long batch sees positions past 5 (length
+    generalisation), never at or past the bound; 0 keeps T2T's [0, length)."""
+    features = copy_batch()
+    length = int(features["inputs"].shape[1])
+    for bound, low, high in ((300, length, 300), (0, 0, length)):
+        model = ut_model(position_start_index="random", position_start_max=bound)
+        model(features, training=True)
+        model._training = True
+        drawn = np.concatenate([model._offset(tf.zeros([64, length, 4])).numpy() for _ in range(8)])
+        assert drawn.min() >= 0 and drawn.max() < high and drawn.max() >= low
+        assert len(set(drawn.tolist())) > min(high, 64) // 2
 
 
 @pytest.mark.parametrize("recurrence", ["basic", "act"])
