@@ -163,9 +163,13 @@ def test_every_serving_kind_has_an_end_to_end_test():
     image = open(os.path.join(os.path.dirname(__file__), "test_export.py"), encoding="utf-8").read()
     user = open(os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "test_user_modality.py"),
                 encoding="utf-8").read()
+    speech = open(os.path.join(os.path.dirname(__file__), "..", "inference", "test_speech_decoding.py"),
+                  encoding="utf-8").read()
     tested = {"image_classifier": "test_saved_model_in_a_fresh_process_equals_the_checkpoint" in image,
               "text2text": "test_text_export_writes_the_decoders_lines" in image,
               "text_classifier": "test_text_classifier_serves_the_checkpoints_classes" in here,
               "language_model": "test_language_model_prompt_signature_continues" in here,
-              "classifier": "test_a_user_modality_trains_evaluates_classifies_and_exports" in user}
+              "classifier": "test_a_user_modality_trains_evaluates_classifies_and_exports" in user,
+              "speech_recognition":
+                  "test_export_transcribes_like_the_checkpoint_in_a_tensorflow_only_process" in speech}
     assert set(SERVING_KINDS) == set(tested) and all(tested.values())
