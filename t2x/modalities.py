@@ -223,7 +223,8 @@ class SpeechRecognitionModality(Modality):
     then a convolution over 3 frames and every remaining frequency projects to
     ``hidden_size`` (layer norm, relu): ``[B, T, bins, C]`` -> ``[B, ceil(T / 4), hidden_size]``, the shape the
     symbol modality gives a body. Padding frames (all zero, as batching pads them) give
-    all-zero outputs, so a body reads the padding off its inputs as it does for text."""
+    all-zero outputs, so a body reads the padding off its inputs as it does for text, and a
+    recording gives the same frames alone or in any batch."""
 
     def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
         super().__init__(model_hparams, vocab_size, feature_name, **kwargs)
@@ -235,16 +236,20 @@ class SpeechRecognitionModality(Modality):
 
     def bottom(self, x):
         x = tf.cast(x, self.compute_dtype)
-        nonpadding = tf.reduce_any(tf.not_equal(x, 0), axis=[2, 3])  # [B, T]
-        for conv, norm in zip(self.convs, self.norms):
-            x = tf.nn.relu(norm(conv(x)))
+        # Time padded to a multiple of 4: a stride-2 "same" convolution places its windows by
+        # the width's parity, so a recording's frames would depend on how wide its batch is.
+        x = tf.ensure_shape(tf.pad(x, [[0, 0], [0, -tf.shape(x)[1] % 4], [0, 0], [0, 0]]),
+                            [x.shape[0], None] + x.shape[2:])  # a traced pad loses the static bins and channels
+        nonpadding = tf.cast(tf.reduce_any(tf.not_equal(x, 0), axis=[2, 3]), x.dtype)  # [B, T]
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            # padding frames zeroed after each layer (layer norm's offset would leak into real frames)
+            x = tf.nn.relu(norm(conv(x))) * nonpadding[:, ::2 ** (i + 1), None, None]
         if self.projection is None:
             self.projection = keras.layers.Conv2D(self.model_hparams.hidden_size, (3, x.shape[2]),
                                                   padding="valid", use_bias=False, name="projection")
         x = self.projection(tf.pad(x, [[0, 0], [0, 2], [0, 0], [0, 0]]))[:, :, 0, :]  # [B, T/4, hidden]
         x = tf.nn.relu(self.norms[2](x))
-        mask = tf.cast(nonpadding[:, ::4], x.dtype)  # real frames are a prefix: ceil(len / 4) stay
-        return x * mask[:, :, None]
+        return x * nonpadding[:, ::4, None]  # real frames are a prefix: ceil(len / 4) stay
 
     def top(self, body_output):
         raise NotImplementedError("the speech modality reads inputs only; targets are symbols")

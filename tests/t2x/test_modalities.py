@@ -143,3 +143,20 @@ def test_model_modes_override_and_infer():
 def test_eval_hparams_zero_dropouts_and_smoothing():
     e = eval_hparams(hp())
     assert (e.dropout, e.attention_dropout, e.label_smoothing, e.hidden_size) == (0.0, 0.0, 0.0, 8)
+
+
+@pytest.mark.parametrize("width", [22, 23, 25])
+def test_speech_bottom_of_a_recording_does_not_depend_on_the_batch_padding(width):
+    """A recording alone and the same recording padded in a batch (even or odd width) give
+    the same frames: the stride-2 windows stay aligned and padding never leaks in."""
+    speech = create_modality("speech", hp(hidden_size=16, audio_conv_filters=4), None, "inputs")
+    rng = np.random.default_rng(0)
+    short, long_ = rng.normal(size=[13, 20, 3]).astype(np.float32), rng.normal(size=[width, 20, 3]).astype(np.float32)
+    alone = speech.bottom(tf.constant(short[None])).numpy()
+    batch = np.zeros([2, width, 20, 3], np.float32)
+    batch[0, :13], batch[1] = short, long_
+    together = speech.bottom(tf.constant(batch)).numpy()
+    assert alone.shape == (1, 4, 16) and together.shape == (2, math.ceil(width / 4), 16)
+    np.testing.assert_allclose(together[0, :4], alone[0], atol=1e-5)
+    assert not together[0, 4:].any()  # the padding stays zero for the body
+    np.testing.assert_allclose(speech.bottom(tf.constant(long_[None])).numpy()[0], together[1], atol=1e-5)
