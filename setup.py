@@ -56,7 +56,7 @@ setuptools.setup(
         # Speech problems: WAV/FLAC reading (libsndfile) and resampling, imported lazily.
         "audio": ["soundfile>=0.12", "soxr>=0.3"],
     },
-    package_data={"t2x.export": ["tfjs_page.html"]},
+    package_data={"t2x.export": ["tfjs_page.html"], "t2x.inference": ["attention_page/*"]},
     entry_points={
         "console_scripts": [
             "t2x-datagen=t2x.scripts.t2x_datagen:run_main",

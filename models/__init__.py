@@ -3,8 +3,8 @@ Importing this package registers every module listed in ``MODULES``."""
 
 import importlib
 
-MODULES = ["basic", "lstm", "resnet", "shake_shake", "transformer", "transfer", "transformer_encoder",
-           "universal_transformer"]
+MODULES = ["basic", "image_transformer", "lstm", "resnet", "shake_shake", "transformer", "transfer", "transformer_encoder",
+           "transformer_prepend", "universal_transformer"]
 
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")

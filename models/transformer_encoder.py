@@ -24,8 +24,8 @@ import keras
 from t2x import registry
 from t2x.data.problem import ModalityType
 from t2x.hparam import HParamsError
-from t2x.layers.attention import MultiheadAttention, attention_bias_ignore_padding, embedding_to_padding
-from t2x.layers.sublayers import (DenseReluDense, PrePostProcess, Sublayer, add_target_space, masked_mean,
+from t2x.layers.attention import attention_bias_ignore_padding, embedding_to_padding
+from t2x.layers.sublayers import (PrePostProcess, add_target_space, masked_mean, self_attention_stack,
                                   target_space_embedding)
 from t2x.layers.timing import add_timing_signal_1d
 from t2x.model import T2XModel
@@ -49,19 +49,11 @@ class TransformerEncoder(T2XModel):
             raise HParamsError(f"pos={hp.pos!r} is not supported; use 'timing' or 'none'")
         init = initializer_from_hparams(hp)
         hidden = hp.hidden_size
-        key_depth = hp.get("attention_key_channels", 0) or hidden
-        value_depth = hp.get("attention_value_channels", 0) or hidden
         self.input_dropout = (keras.layers.Dropout(hp.layer_prepostprocess_dropout)
                               if hp.layer_prepostprocess_dropout else None)
         self.target_space_embedding = target_space_embedding(hp, self.problem_hparams, hidden)
-        self.self_attention, self.ffn = [], []
-        for i in range(hp.get("num_encoder_layers", 0) or hp.num_hidden_layers):
-            self.self_attention.append(Sublayer(
-                MultiheadAttention(hp.num_heads, key_depth, value_depth, hidden, hp.attention_dropout, init,
-                                   name=f"encoder_{i}_self_attention"),
-                "self_attention", hp, name=f"encoder_{i}_self_attention_block"))
-            self.ffn.append(Sublayer(DenseReluDense(hp.filter_size, hidden, hp.relu_dropout, init,
-                                                    name=f"encoder_{i}_ffn"), "ffn", hp, name=f"encoder_{i}_ffn_block"))
+        self.self_attention, self.ffn = self_attention_stack(
+            hp, hp.get("num_encoder_layers", 0) or hp.num_hidden_layers, "encoder", init)
         self.norm = PrePostProcess(hp.layer_preprocess_sequence, hp.norm_type, hp.norm_epsilon,
                                    hp.layer_prepostprocess_dropout, name="encoder_norm")
 

@@ -13,7 +13,11 @@ and written back in file order (a blank line stays a blank output line); progres
 give sentences/s. An input longer than the run's limit (--decode_hparams=max_input_length,
 default the model's max_length) is cut, with one warning line naming its line number.
 Bad --decode_hparams, an unreadable or non-UTF-8 --decode_from_file and a --decode_to_file
-that cannot be written are refused before the model loads.
+that cannot be written are refused before the model loads. --attention_dir=DIR also writes the
+attention weights of the first --attention_examples decoded examples and a page to see them
+(open DIR/index.html; ``t2x.inference.attention``). An image generation run (imagetransformer
+on image_mnist_gen...) writes PNG samples and grids to --image_dir instead
+(``t2x.inference.images``; --decode_hparams=num_samples=16,seed=1).
 """
 
 import sys
@@ -39,6 +43,14 @@ flags.DEFINE_string("saved_model", None, "Decode through an export (t2x-exporter
                     "needed only for --decode_split.")
 flags.DEFINE_enum("bleu_tokenize", "13a", ["13a", "intl", "none", "char", "zh"],
                   "sacreBLEU tokenizer for --decode_split scoring.")
+flags.DEFINE_string("attention_dir", None, "Also write the attention weights (every layer and head, encoder, "
+                    "decoder and encoder-decoder) of the first --attention_examples decoded examples to this "
+                    "directory, with a page to see them: open DIR/index.html.")
+flags.DEFINE_integer("attention_examples", 20, "How many decoded examples --attention_dir draws.")
+flags.DEFINE_string("image_dir", None, "Image generation: the folder the PNG samples go to (a grid of "
+                    "--decode_hparams=num_samples per class, or num_samples unconditional samples; seed=N makes "
+                    "them reproducible). Default for an image generation run: --decode_to_file's folder, else "
+                    "<output_dir>/samples.")
 common.define_registry_flags()
 
 
@@ -57,7 +69,8 @@ def main(argv):
         decode_to_file=FLAGS.decode_to_file, decode_split=FLAGS.decode_split,
         decode_interactive=FLAGS.decode_interactive, bleu_tokenize=FLAGS.bleu_tokenize,
         t2x_usr_dir=FLAGS.t2x_usr_dir, emit=lambda line: print(line, flush=True),
-        saved_model=FLAGS.saved_model, announce=common.announcer(BINARY))
+        saved_model=FLAGS.saved_model, announce=common.announcer(BINARY), attention_dir=FLAGS.attention_dir,
+        attention_examples=FLAGS.attention_examples, image_dir=FLAGS.image_dir)
     if not FLAGS.decode_interactive:
         print(f"{BINARY}: {summary}")
     return 0

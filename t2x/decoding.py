@@ -62,9 +62,13 @@ def _top_k_filter(logits, top_k: int):
 
 def sample_decode(symbols_to_logits_fn: Callable, batch_size, decode_length: int, cache: Any = None, *,
                   eos_id: int = EOS_ID, sampling_method: str = "argmax", temperature: float = 1.0,
-                  top_k: int = 0, seed: Optional[int] = None) -> Tuple[tf.Tensor, tf.Tensor]:
+                  top_k: int = 0, seed: Optional[int] = None,
+                  stateless_seed: Optional[int] = None) -> Tuple[tf.Tensor, tf.Tensor]:
     """Greedy (``sampling_method="argmax"``) or sampled (``"random"``: softmax of
     ``logits / temperature`` over the ``top_k`` best, all when 0) decoding.
+    ``stateless_seed``: draw step ``i`` with ``tf.random.stateless_categorical`` seeded
+    ``(stateless_seed, i)``, so the draws depend on nothing else (not on the global seed, nor
+    on earlier calls); otherwise ``seed`` is the stateful op's seed.
 
     Returns (``ids [batch, decode_length]`` int32, ``log_probs [batch]`` float32: the
     log-probability, under the model, of each chosen sequence).
@@ -87,7 +91,11 @@ def sample_decode(symbols_to_logits_fn: Callable, batch_size, decode_length: int
             tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
         else:
             scaled = _top_k_filter(logits / max(float(temperature), 1e-6), int(top_k))
-            tokens = tf.random.categorical(scaled, 1, dtype=tf.int32, seed=seed)[:, 0]
+            if stateless_seed is not None:
+                tokens = tf.random.stateless_categorical(scaled, 1, tf.stack([stateless_seed, i]),
+                                                         dtype=tf.int32)[:, 0]
+            else:
+                tokens = tf.random.categorical(scaled, 1, dtype=tf.int32, seed=seed)[:, 0]
         tokens = tf.where(finished, tf.zeros_like(tokens), tokens)
         chosen = tf.gather(step_log_probs, tokens, batch_dims=1)
         log_probs += tf.where(finished, tf.zeros_like(chosen), chosen)
@@ -243,12 +251,25 @@ def strip_ids(ids, eos_id: int = EOS_ID):
     return out
 
 
+def truncate_ids(ids, limit: int, eos_id: int = EOS_ID):
+    """Rows of ``ids`` (``[L]`` or ``[B, L]``, 0-padded) longer than ``limit`` tokens keep
+    their first ``limit - 1`` and ``eos_id`` (T2T's ``max_input_seq_length`` cut, with the
+    EOS ``t2x-decoder`` keeps when it cuts a line); shorter rows are unchanged. Graph ops."""
+    ids = tf.convert_to_tensor(ids)
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(ids, 0), tf.int32), axis=-1)
+    cut = ids[..., :limit]
+    last = tf.one_hot(limit - 1, tf.shape(cut)[-1], dtype=ids.dtype)  # zeros when the row is shorter
+    last = last * tf.cast(lengths > limit, ids.dtype)[..., None]
+    return cut * (1 - last) + tf.cast(eos_id, ids.dtype) * last
+
+
 def decode_sequences(model, features, *, decode_length=None, extra_length: int = 50, beam_size: int = 1,
                      top_beams: int = 1, alpha: float = 0.6, sampling_method: str = "argmax",
                      temperature: float = 1.0, top_k: int = 0, use_cache: bool = True, seed=None):
     """The orchestration behind ``T2XModel.infer`` for symbol targets (see its docstring):
     per-example length limits (an input's length + ``extra_length``, then EOS), a prompt's
-    ids forced then dropped from the outputs, beam expansion, the model's cached step
+    ids forced then dropped from the outputs, symbol inputs cut to the problem hparams'
+    ``max_input_seq_length`` when set (``truncate_ids``), beam expansion, the model's cached step
     (``fast_decode_fn``) or the slow path, and greedy/sampled or beam search. Inside a
     ``tf.function``. Returns ``{"outputs", "scores"}``."""
     if top_beams > beam_size:
@@ -256,6 +277,11 @@ def decode_sequences(model, features, *, decode_length=None, extra_length: int =
     features = {k: v for k, v in features.items() if k != "targets"}
     prompt = features.pop("prompt", None)
     has_inputs = "inputs" in features and "inputs" in model.modalities
+    input_limit = int(model.problem_hparams.get("max_input_seq_length", 0) or 0)
+    if has_inputs and input_limit and model.problem_hparams.modality.get("inputs") == "symbol":
+        # T2T's max_input_seq_length (the summarization problems): decoded inputs are cut as
+        # the training pipeline cut them, whoever calls (decoder, evaluator, export).
+        features["inputs"] = truncate_ids(features["inputs"], input_limit)
     max_lengths = None
     if has_inputs:
         batch_size = tf.shape(features["inputs"])[0]
@@ -316,3 +342,35 @@ def decode_sequences(model, features, *, decode_length=None, extra_length: int =
             ids = drop_prefix(ids, prompt_lengths)
     return {"outputs": ids, "scores": scores}
 
+
+
+def decode_images(model, features, *, sampling_method: str = "random", temperature: float = 1.0,
+                  top_k: int = 0, use_cache: bool = True, seed=None):
+    """Image generation behind ``T2XModel.infer`` (a problem of kind ``image_generation``):
+    the ``H * W * C`` sub-pixels of ``model.problem_hparams.image_shape`` sampled one at a
+    time in raster order (channels innermost), each from the model's 256-way softmax over
+    ``logits / temperature`` (``sampling_method="random"``, the ``top_k`` best when > 0) or
+    its argmax. ``features``: ``{"inputs": labels [N, 1]}`` for a class-conditional model,
+    else ``{"batch_size": N}``. With ``use_cache`` the model's ``fast_decode_fn`` (a
+    key/value cache, one sub-pixel per step), else ``slow_decode_fn`` (the whole image
+    re-run per sub-pixel): same logits, so the same pixels for the same ``seed`` (stateless
+    draws: the global seed and earlier calls do not matter; None: unseeded). No
+    sub-pixel value stops decoding (0 and 1 are pixels here, not padding and EOS). Inside a
+    ``tf.function``. Returns ``{"outputs": int32 [N, H, W, C], "scores": [N]}`` (the
+    log-probability of each image under the model, at temperature 1)."""
+    height, width, channels = (int(s) for s in model.problem_hparams.image_shape)
+    length = height * width * channels
+    features = {k: v for k, v in features.items() if k != "targets"}
+    if "inputs" in model.modalities:
+        if "inputs" not in features:
+            raise ValueError("a class-conditional image model samples from features {'inputs': labels [N, 1]}")
+        batch_size = tf.shape(features["inputs"])[0]
+    else:
+        if "batch_size" not in features:
+            raise ValueError("an unconditional image model samples from features {'batch_size': N}")
+        batch_size = features.pop("batch_size")
+    fast = model.fast_decode_fn(features, batch_size, length, 1) if use_cache else None
+    fn, cache = fast if fast is not None else model.slow_decode_fn(features, 1)
+    ids, scores = sample_decode(fn, batch_size, length, cache, eos_id=-1, sampling_method=sampling_method,
+                                temperature=temperature, top_k=top_k, stateless_seed=seed)
+    return {"outputs": tf.reshape(ids, [batch_size, height, width, channels]), "scores": scores}

@@ -18,6 +18,8 @@ Two kinds, by where they run:
                               targets: one sequence per row)                       sequences
   ``neg_log_perplexity``      -(eval loss per weighted target)                     loss_num, loss_den
   ``perplexity``              exp(eval loss per weighted target)                   loss_num, loss_den
+  ``bits_per_dim``            mean negative log-likelihood per weighted target     nll_nats,
+                              (a sub-pixel of an image), in bits: nats / ln 2      nll_positions
   ==========================  ===================================================  =========
 
   Worked example: two batches with 3 of 4 and then 1 of 2 tokens right sum to
@@ -76,7 +78,7 @@ def _check_new(name: str) -> None:
         raise ConfigError(f"metric '{name}' is already registered")
 
 
-_LOWER_IS_BETTER = {"loss", "perplexity", "edit_distance", "wer"}
+_LOWER_IS_BETTER = {"loss", "perplexity", "edit_distance", "wer", "bits_per_dim"}
 
 
 def goal(name: str) -> str:
@@ -174,6 +176,16 @@ def _no_sums(logits, targets, weights):
     return {}  # the eval step always sums loss_num and loss_den
 
 
+def _nll_sums(logits, targets, weights):
+    import tensorflow as tf
+
+    if not _classifies(logits, targets):
+        return {}
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(targets, tf.int32),
+                                                         logits=tf.cast(logits, tf.float32))
+    return {"nll_nats": tf.reduce_sum(nll * weights), "nll_positions": tf.reduce_sum(weights)}
+
+
 def mean_loss(totals: Mapping[str, float]) -> float:
     return totals["loss_num"] / max(totals["loss_den"], 1.0)
 
@@ -184,6 +196,8 @@ register_step_metric("accuracy_per_sequence", _per_sequence_sums,
                      lambda t: t["correct_sequences"] / max(t["sequences"], 1.0))
 register_step_metric("neg_log_perplexity", _no_sums, lambda t: -mean_loss(t))
 register_step_metric("perplexity", _no_sums, lambda t: math.exp(min(mean_loss(t), 50.0)))
+register_step_metric("bits_per_dim", _nll_sums,
+                     lambda t: t["nll_nats"] / max(t["nll_positions"], 1.0) / math.log(2.0))
 
 
 # --------------------------------------------------------------- decode metrics --

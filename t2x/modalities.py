@@ -20,6 +20,8 @@ modality       feature in                  bottom out                  top out
 symbol         ids ``[B, L]`` int          ``[B, L, hidden_size]``     ``[B, L, vocab]``
 class_label    ids ``[B, 1]`` int          ``[B, 1, hidden_size]``     ``[B, 1, vocab]``
 image          pixels ``[B, H, W, C]``     float32, same shape         ``[B, H, W, C, 256]``
+image_channel_ pixel ids ``[B, H, W, C]``  ``[B, H, W, C, hidden]``   ``[B, H, W, C, 256]``
+embeddings
 real           ``[B, ..., D_in]`` float    ``[B, ..., hidden_size]``   ``[B, ..., vocab]``
 identity       anything                    float32, same               body output as is
 speech         ``[B, T, bins, C]`` float   ``[B, ceil(T/4), hidden]``  (inputs only)
@@ -190,6 +192,46 @@ class ImageModality(Modality):
         logits = self.logits_dense(body_output)
         shape = tf.concat([tf.shape(body_output)[:-1], [self.channels, self.vocab_size]], 0)
         return tf.reshape(logits, shape)
+
+
+@register_modality(ModalityType.IMAGE_CHANNEL_EMBEDDINGS)
+class ImageChannelEmbeddingsModality(Modality):
+    """Pixels as 0..255 symbols, one position per sub-pixel (T2T's
+    ``image_channel_embeddings_bottom`` and a 256-way softmax top): image generation targets.
+
+    ``targets_bottom``: ids ``[B, H, W, C]`` -> ``[B, H, W, C, hidden]``, each value embedded
+    by its channel's own table (one ``[256 * C, hidden]`` matrix, row ``value + 256 * c``,
+    times ``sqrt(hidden)``; value 0 is a real black pixel, not padding). ``top``: ``[B, ...,
+    hidden]`` -> ``[B, ..., 256]`` logits. Every position weighs 1 in the loss. ``C`` is the
+    problem's ``image_shape[-1]``."""
+
+    def __init__(self, model_hparams, vocab_size, feature_name, **kwargs):
+        super().__init__(model_hparams, vocab_size or 256, feature_name, **kwargs)
+        self.logits_dense = keras.layers.Dense(self.vocab_size, name="logits")
+        self.channels = None
+
+    def build(self, input_shape=None):
+        self.channels = int(input_shape[-1]) if input_shape is not None and len(input_shape) == 4 else 1
+        hidden = self.model_hparams.hidden_size
+        self.embedding = self.add_weight(
+            name="channel_embeddings", shape=(self.vocab_size * self.channels, hidden),
+            initializer=keras.initializers.RandomNormal(stddev=hidden ** -0.5))
+        self.built = True
+
+    def embed(self, values, channel):
+        """``values`` (any shape, int) of sub-pixels of ``channel`` (broadcastable int) ->
+        ``values.shape + [hidden]``: the cached decoder embeds one sub-pixel at a time."""
+        ids = tf.cast(values, tf.int32) + tf.cast(channel, tf.int32) * self.vocab_size
+        emb = tf.gather(tf.cast(self.embedding, self.compute_dtype), ids)
+        return emb * tf.cast(self.model_hparams.hidden_size ** 0.5, self.compute_dtype)
+
+    def bottom(self, x):
+        if not self.built:
+            self.build(x.shape)
+        return self.embed(x, tf.range(tf.shape(x)[-1]))
+
+    def top(self, body_output):
+        return self.logits_dense(body_output)
 
 
 @register_modality(ModalityType.REAL)

@@ -178,9 +178,18 @@ class T2XModel(keras.Model):
         when ``top_beams > 1``; EOS kept, zeros after) and ``scores`` ``[B]`` (``[B,
         top_beams]``): log-probabilities (beam search: length-penalised).
 
+        Image generation (pixel targets, ``image_channel_embeddings``): sub-pixel by
+        sub-pixel sampling, ``t2x.decoding.decode_images`` (``{"inputs": labels [N, 1]}`` or
+        ``{"batch_size": N}`` in, ``outputs`` ``[N, H, W, C]`` out).
+
         Other targets (class labels, images): one pass; ``outputs`` are the argmax ids,
         with ``probabilities`` and ``logits``.
         """
+        if self.modalities["targets"].modality_type == ModalityType.IMAGE_CHANNEL_EMBEDDINGS:
+            return decoding.decode_images(
+                self, features, sampling_method=sampling_method or self._train_hparams.get("sampling_method", "random"),
+                temperature=self._train_hparams.get("sampling_temp", 1.0) if temperature is None else temperature,
+                top_k=top_k, use_cache=use_cache, seed=seed)
         if self.modalities["targets"].modality_type != ModalityType.SYMBOL:
             logits = self(features, training=False)
             probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
@@ -335,6 +344,10 @@ def check_model_hparams(model_name: str, hparams: HParams) -> None:
         raise ConfigError(f"model {model_name} does not read packed batches (packed=true would mix the "
                           f"examples of a row): remove packed from --hparams, or use "
                           f"{' or '.join(readers)}")
+    if hparams.get("prepend_mode", "none") not in ("none", None) and \
+            not getattr(registry.model(model_name), "reads_prepend_mode", False):
+        raise ConfigError(f"model {model_name} does not read prepend_mode={hparams.get('prepend_mode')!r} "
+                          "(T2T's transformer with a transformer_prepend set): use --model=transformer_prepend")
     check_packed_batch(hparams)
 
 

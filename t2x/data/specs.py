@@ -30,6 +30,7 @@ class ModalityType:
     REAL = "real"
     IDENTITY = "identity"
     SPEECH = "speech"
+    IMAGE_CHANNEL_EMBEDDINGS = "image_channel_embeddings"  # pixels as 0..255 symbols (image generation)
 
 
 @dataclasses.dataclass
@@ -64,6 +65,7 @@ class ProblemKind:
     LANGUAGE_MODEL = "language_model"
     CLASSIFIER = "classifier"  # class labels from any other inputs (a registered modality)
     SPEECH_RECOGNITION = "speech_recognition"  # audio features in, symbol targets out
+    IMAGE_GENERATION = "image_generation"  # pixels sampled sub-pixel by sub-pixel (a label in, or nothing)
     OTHER = "other"
 
 
@@ -74,6 +76,8 @@ PROBLEM_KINDS = {
     (ModalityType.SYMBOL, ModalityType.SYMBOL): ProblemKind.TEXT2TEXT,
     (None, ModalityType.SYMBOL): ProblemKind.LANGUAGE_MODEL,
     (ModalityType.SPEECH, ModalityType.SYMBOL): ProblemKind.SPEECH_RECOGNITION,
+    (None, ModalityType.IMAGE_CHANNEL_EMBEDDINGS): ProblemKind.IMAGE_GENERATION,
+    (ModalityType.CLASS_LABEL, ModalityType.IMAGE_CHANNEL_EMBEDDINGS): ProblemKind.IMAGE_GENERATION,
 }
 # Kinds whose targets are decoded token by token (sequence decoding, decode metrics).
 SEQUENCE_KINDS = (ProblemKind.TEXT2TEXT, ProblemKind.LANGUAGE_MODEL, ProblemKind.SPEECH_RECOGNITION)

@@ -41,10 +41,12 @@ def decode_hparams_defaults() -> HParams:
     path), ``log_every`` (batches between progress lines), ``max_input_length`` (T2T's
     ``max_input_size``: a text input longer than this many tokens, EOS included, is cut, with
     a warning; 0: the problem's ``max_input_seq_length``, else the model's ``max_length``,
-    else ``DEFAULT_MAX_INPUT_LENGTH``)."""
+    else ``DEFAULT_MAX_INPUT_LENGTH``). Image generation (``t2x.inference.images``):
+    ``num_samples`` (images, per class when class-conditional) and ``seed`` (the sampling
+    seed: same seed, same pixels)."""
     return HParams(beam_size=1, alpha=0.6, return_beams=False, extra_length=50, batch_size=32,
                    sampling_method="argmax", sampling_temp=1.0, top_k=0, use_cache=True, log_every=10,
-                   max_input_length=0)
+                   max_input_length=0, num_samples=16, seed=1)
 
 
 DEFAULT_MAX_INPUT_LENGTH = 1024  # tokens: the input cap of a run that sets no max_length
@@ -78,6 +80,7 @@ def check_decode_hparams(hp: HParams) -> None:
                "sampling_temp": (0, "(the softmax temperature of sampling_method=random), e.g. sampling_temp=0.7"),
                "top_k": (0, "(sample among the k likeliest tokens; 0: all), e.g. top_k=40"),
                "log_every": (1, "(batches between progress lines), e.g. log_every=10"),
+               "num_samples": (1, "(images sampled, per class when class-conditional), e.g. num_samples=16"),
                "max_input_length": (0, "(tokens of a text input kept, EOS included; 0: the run's limit), "
                                        "e.g. max_input_length=256")}
     for name, (low, why) in minimum.items():
@@ -113,6 +116,8 @@ def batches_by_length(sequences: Sequence[Sequence[int]], batch_size: int) -> Li
 
 class SequenceDecoder:
     """Decodes inputs with ``model.infer`` under ``decode_hparams``."""
+
+    reads_text = True  # its inputs are text (``t2x.inference.attention`` draws over their tokens)
 
     def __init__(self, model, problem, data_dir: str, decode_hparams: Optional[HParams] = None):
         self.model = model
@@ -163,6 +168,7 @@ class SequenceDecoder:
                 logging.info("decoded %d/%d sentences, %.1f sentences/s", done, len(inputs),
                              done / max(elapsed, 1e-9))
         self.last_sentences_per_second = len(inputs) / max(time.monotonic() - start, 1e-9)
+        self.last_decoded = (list(inputs), results)  # the ids, for --attention_dir
         return results
 
     # -- text -----------------------------------------------------------------------
@@ -255,6 +261,10 @@ def decoder_for(model, problem, data_dir: str, decode_hparams: Optional[HParams]
         from t2x.inference.speech import SpeechDecoder
 
         return SpeechDecoder(model, problem, data_dir, decode_hparams, infer_kwargs(decode_hparams))
+    if problem_kind(model.problem_hparams) == ProblemKind.IMAGE_GENERATION:
+        from t2x.inference.images import ImageSampler
+
+        return ImageSampler(model, problem, data_dir, decode_hparams)  # samples, not decodes
     return SequenceDecoder(model, problem, data_dir, decode_hparams)
 
 
@@ -264,7 +274,8 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
            decode_interactive: bool = False, bleu_tokenize: str = "13a",
            t2x_usr_dir: Optional[str] = None, stdin: TextIO = sys.stdin,
            emit: Callable[[str], None] = print, saved_model: Optional[str] = None,
-           announce: Callable[[str], None] = logging.warning) -> str:
+           announce: Callable[[str], None] = logging.warning, attention_dir: Optional[str] = None,
+           attention_examples: int = 20, image_dir: Optional[str] = None) -> str:
     """The library behind ``t2x-decoder``; returns its summary line.
 
     ``decode_interactive``: each non-blank line of ``stdin`` decoded and ``emit``-ted (a line
@@ -283,10 +294,25 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
     run's vocabulary is read, before decoding). With ``saved_model`` (an export's
     ``saved_model/``) the export decodes instead of the checkpoint (its decode hparams are
     fixed in it; only ``batch_size`` applies); ``output_dir`` is then needed only for
-    ``decode_split``."""
+    ``decode_split``. ``attention_dir``: the attention of the first ``attention_examples``
+    decoded examples and a page to see it (``t2x.inference.attention``); a directory that
+    cannot be written is refused before the model loads. An image generation run writes PNG
+    samples instead (``t2x.inference.images``), to ``image_dir`` (default: ``decode_to_file``'s
+    folder, else ``<output_dir>/samples``); ``image_dir`` on any other run is refused."""
     from t2x import bleu
 
     hp = parse_decode_hparams(decode_hparams)  # a typo fails before the model loads
+    if image_dir:  # image generation: PNG samples of the run (t2x.inference.images)
+        from t2x.inference.images import ImageSampler
+
+        model, problem, run_data_dir, path = load_trained_model(output_dir, data_dir=data_dir, t2x_usr_dir=t2x_usr_dir,
+                                                                checkpoint_path=checkpoint_path)
+        return ImageSampler(model, problem, run_data_dir, hp).write(image_dir) + f" (checkpoint {path})"
+    if attention_dir:
+        from t2x.inference import attention as attention_lib
+
+        attention_dir = attention_lib.check_decode_request(attention_dir, attention_examples, saved_model,
+                                                           decode_interactive)
     numbered: List[Tuple[int, str]] = []
     if decode_from_file and not decode_interactive:
         numbered = read_decode_inputs(decode_from_file)
@@ -302,8 +328,20 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
                               "--decode_interactive (the split's references are in the run's data_dir)")
         decoder = None
     else:
-        decoder = SequenceDecoder.from_output_dir(output_dir, data_dir=data_dir, checkpoint_path=checkpoint_path,
-                                                  decode_hparams=decode_hparams, t2x_usr_dir=t2x_usr_dir)
+        try:
+            decoder = SequenceDecoder.from_output_dir(output_dir, data_dir=data_dir, checkpoint_path=checkpoint_path,
+                                                      decode_hparams=decode_hparams, t2x_usr_dir=t2x_usr_dir)
+        except DecodeError as e:
+            if attention_dir:  # not a text-to-text run: say what --attention_dir needs
+                raise attention_lib.AttentionError(f"--attention_dir shows a text-to-text run's attention over its "
+                                                   f"tokens, and {e}; drop --attention_dir") from None
+            raise
+    if attention_dir:
+        attention_lib.check_decoder(decoder)
+    if getattr(decoder, "samples_images", False):  # an image generation run: PNGs, to decode_to_file's folder
+        folder = (os.path.dirname(os.path.abspath(decode_to_file)) if decode_to_file
+                  else os.path.join(output_dir, "samples"))
+        return decoder.write(folder) + f" (checkpoint {decoder.checkpoint_path})"
     if saved_model:  # the export decodes; the run (if given) only supplies the split
         source, checkpoint = exported, f"SavedModel {saved_model}"
     else:
@@ -329,9 +367,10 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
             f"{decode_from_file}.{model_name}.beam{hp.beam_size}.alpha{hp.alpha}.decodes")
         write_lines_atomic(out_path, outputs)
         blank = len(numbered) - len(texts)
+        shown = attention_lib.write_decoded(attention_dir, decoder, attention_examples) if attention_dir else ""
         return (f"decoded {len(texts)} sentences from {decode_from_file} to {out_path}"
                 + (f" ({blank} blank line(s) left blank)" if blank else "")
-                + f" ({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})")
+                + f" ({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})" + shown)
     splits = decoder.problem.split_names()
     if decode_split not in splits:
         raise DecodeError(f"--decode_split={decode_split!r} is not a split of {decoder.problem.name}: "
@@ -341,6 +380,7 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
         hypotheses = exported.decode_lines(inputs)
     else:
         hypotheses, references = decoder.decode_split(decode_split)
+    shown = attention_lib.write_decoded(attention_dir, decoder, attention_examples) if attention_dir else ""
     if decode_to_file:
         write_lines_atomic(decode_to_file, hypotheses)
     if problem_kind(decoder.model.problem_hparams) == ProblemKind.SPEECH_RECOGNITION:
@@ -353,12 +393,18 @@ def decode(output_dir: str, *, data_dir: Optional[str] = None, checkpoint_path: 
     score = bleu.corpus_bleu(hypotheses, references, tokenize=bleu_tokenize)
     logging.info("sacreBLEU signature: %s", score.signature)
     exact = sum(h == r for h, r in zip(hypotheses, references)) / max(len(hypotheses), 1)
+    rouge = [name for name in decoder.problem.eval_metrics() if name.startswith("rouge_")]
+    if rouge:  # summarization: the problem's ROUGE on the same decodes
+        from t2x import metrics
+
+        scores = metrics.decode_results(rouge, hypotheses, references)
+        rouge = "".join(f", {name} {scores[name]:.4f}" for name in rouge)
     if decode_split == DatasetSplit.EVAL and not saved_model:
         report = views_report(decoder)
         if report:
             emit(report.rstrip("\n"))
-    return (f"{decode_split}: {len(hypotheses)} sentences, {score.format()}, exact match {exact:.4f} "
-            f"({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})")
+    return (f"{decode_split}: {len(hypotheses)} sentences, {score.format()}, exact match {exact:.4f}{rouge or ''} "
+            f"({source.last_sentences_per_second:.1f} sentences/s, {checkpoint})" + shown)
 
 
 def views_report(decoder: "SequenceDecoder") -> str:

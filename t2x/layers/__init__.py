@@ -2,12 +2,14 @@
 
 * ``attention``: ``MultiheadAttention`` (with ``project_memory``/``attend`` for caches) and
   the bias helpers (padding, causal, same segment for packed rows);
+* ``local_attention``: masked local 1-D attention (T2T's ``local_1d``: a block and the one
+  before it), with the same band as a bias for full attention and for cached decoding;
 * ``timing``: sinusoid timing signals (by position for packed rows, of any offset positions),
   the universal transformer's ``StepTimingSignal``, ``shift_right_3d``;
 * ``sublayers``: ``PrePostProcess`` (T2T's ``n``/``d``/``a`` sequences), ``Sublayer`` (one
   residual block), ``DenseReluDense``;
 * ``decoder``: fast cached decoding of any stack of such blocks (a ``prepare`` hook per place,
-  ``step_place`` for a model that recurs between places);
+  ``step_place`` for a model that recurs between places, ``prefill`` for a prompt in one pass);
 * ``act``: Adaptive Computation Time (halting unit, the halting loop, the ponder cost).
 """
 

@@ -5,10 +5,30 @@ broadcastable to the attention logits ``[B, H, Lq, Lk]``: 0 where a query may lo
 where it may not (padding, the future, another example of a packed row). Biases add up.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
 NEG_INF = -1e9
+
+# Open ``recording_attention`` blocks: each a list that every eager attention call appends to.
+_RECORDERS = []
+
+
+@contextlib.contextmanager
+def recording_attention():
+    """While open, every ``MultiheadAttention`` that runs appends ``(layer, weights)`` to
+    the yielded list, in call order: ``weights [B, heads, Lq, Lk]`` are its softmax
+    (before dropout), rows summing to 1. Meant for an eager call (inside a ``tf.function``
+    the tensors would be symbolic); it changes no output and no variable. A layer applied
+    several times (a universal transformer's steps) appends once per application."""
+    records = []
+    _RECORDERS.append(records)
+    try:
+        yield records
+    finally:
+        _RECORDERS.remove(records)
 
 
 def embedding_to_padding(emb):
@@ -86,6 +106,8 @@ class MultiheadAttention(keras.layers.Layer):
             # over in bfloat16.
             logits += tf.broadcast_to(tf.cast(bias, tf.float32), tf.shape(logits))
         weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
+        for records in _RECORDERS:
+            records.append((self, weights))
         if self.dropout is not None:
             weights = self.dropout(weights, training=training)
         x = tf.matmul(weights, v)  # [B, H, Lq, dv]

@@ -45,15 +45,18 @@ def init_cache(self_attention: Sequence, encdec: Sequence, batch: int, decode_le
 
 
 def step_place(x, i, layer: Dict[str, Any], decode_length: int, attention_block, encdec_block, ffn_block,
-               encdec_bias=None):
+               encdec_bias=None, self_bias=None):
     """One place of the stack at position ``i``: ``x [n, 1, D]`` through the self-attention
     block (writing this position's keys and values into ``layer``'s ``k``/``v`` buffers and
     attending over positions ``<= i``), the enc-dec block when ``layer`` holds
     ``encdec_k``/``encdec_v``, and the feed-forward block. Returns (``[n, 1, D]``, the
     place's new cache). A model with its own recurrence between places (a universal
-    transformer's ACT halting) calls this once per place; ``step`` runs a plain stack."""
-    position = tf.range(decode_length)
-    self_bias = tf.where(position <= i, 0.0, NEG_INF)[None, None, None, :]
+    transformer's ACT halting) calls this once per place; ``step`` runs a plain stack.
+    ``self_bias`` ``[1, 1, 1, decode_length]``: the self-attention's mask at ``i`` (default:
+    causal, positions ``<= i``; local attention passes its band)."""
+    if self_bias is None:
+        position = tf.range(decode_length)
+        self_bias = tf.where(position <= i, 0.0, NEG_INF)[None, None, None, :]
     write = tf.one_hot(i, decode_length, dtype=x.dtype)[None, None, :, None]
     layer = dict(layer)
     y = attention_block.pre(x)
@@ -69,17 +72,40 @@ def step_place(x, i, layer: Dict[str, Any], decode_length: int, attention_block,
 
 
 def step(x, i, cache: Dict[str, Any], decode_length: int, self_attention: Sequence,
-         encdec: Sequence, ffn: Sequence, prepare: Optional[Callable] = None):
+         encdec: Sequence, ffn: Sequence, prepare: Optional[Callable] = None, self_bias=None):
     """Position ``i`` (``x [n, 1, D]``) through the stack -> (``[n, 1, D]``, the new cache).
 
     ``prepare(x, place)``, when given, runs before each place (``place`` = 0, 1, ...) and
     returns the ``[n, 1, D]`` the place reads: a universal transformer adds its position
-    and step timing signals there before every application of its one layer."""
+    and step timing signals there before every application of its one layer. ``self_bias``:
+    as ``step_place``'s, for every place."""
     new_layers = []
     for index, (attention_block, ffn_block) in enumerate(zip(self_attention, ffn)):
         if prepare is not None:
             x = prepare(x, index)
         x, layer = step_place(x, i, cache["layers"][index], decode_length, attention_block,
-                              encdec[index] if encdec else None, ffn_block, cache.get("encdec_bias"))
+                              encdec[index] if encdec else None, ffn_block, cache.get("encdec_bias"),
+                              self_bias)
+        new_layers.append(layer)
+    return x, dict(cache, layers=new_layers)
+
+
+def prefill(x, cache: Dict[str, Any], bias, self_attention: Sequence, ffn: Sequence):
+    """A whole prefix at once: ``x [n, P, D]`` (embedded, with its timing signal) through a
+    stack without enc-dec blocks, in one pass with the self-attention ``bias``
+    (broadcastable to ``[n, heads, P, P]``), its keys and values written into slots
+    ``[0, P)`` of each place's buffers (which must hold zeros there). Returns (``[n, P, D]``,
+    the new cache): the next ``step`` runs at position ``P``. A decoder-only model fed a
+    prompt (``transformer_prepend``'s inputs) pays one pass for it, not ``P`` steps."""
+    new_layers = []
+    for index, (attention_block, ffn_block) in enumerate(zip(self_attention, ffn)):
+        layer = dict(cache["layers"][index])
+        y = attention_block.pre(x)
+        k, v = attention_block.fn.project_memory(y)  # [n, heads, P, d]
+        room = [[0, 0], [0, 0], [0, tf.shape(layer["k"])[2] - tf.shape(k)[2]], [0, 0]]
+        layer["k"] = layer["k"] + tf.pad(k, room)
+        layer["v"] = layer["v"] + tf.pad(v, room)
+        y = attention_block.fn.attend(y, k, v, bias)
+        x = ffn_block(attention_block.post(y, previous=x))
         new_layers.append(layer)
     return x, dict(cache, layers=new_layers)

@@ -8,6 +8,8 @@ attention or a feed-forward layer. ``t2x.layers.decoder`` decodes any such stack
 import keras
 import tensorflow as tf
 
+from t2x.layers.attention import MultiheadAttention
+
 
 class DenseReluDense(keras.layers.Layer):
     """T2T's ``dense_relu_dense``: dense ``filter_size`` + relu, dropout, dense ``output``."""
@@ -120,3 +122,23 @@ def add_target_space(x, embedding, problem_hparams):
 
     space = tf.cast(tf.reshape(problem_hparams.target_space_id, [1]), tf.int32)
     return x + tf.cast(embedding(space), x.dtype)[None, :, :]
+
+
+def self_attention_stack(hparams, num_layers: int, prefix: str, kernel_initializer):
+    """``num_layers`` x [self-attention block, feed-forward block] of T2T's Transformer
+    (``MultiheadAttention`` of ``attention_key_channels``/``attention_value_channels`` or
+    ``hidden_size``, ``DenseReluDense`` of ``filter_size``), named
+    ``{prefix}_{i}_self_attention[_block]`` and ``{prefix}_{i}_ffn[_block]``. Returns two flat
+    lists (Keras tracks the layers of a list, not of tuples in it): ``(self_attention, ffn)``."""
+    hp, hidden = hparams, hparams.hidden_size
+    key_depth = hp.get("attention_key_channels", 0) or hidden
+    value_depth = hp.get("attention_value_channels", 0) or hidden
+    self_attention, ffn = [], []
+    for i in range(num_layers):
+        self_attention.append(Sublayer(
+            MultiheadAttention(hp.num_heads, key_depth, value_depth, hidden, hp.attention_dropout,
+                               kernel_initializer, name=f"{prefix}_{i}_self_attention"),
+            "self_attention", hp, name=f"{prefix}_{i}_self_attention_block"))
+        ffn.append(Sublayer(DenseReluDense(hp.filter_size, hidden, hp.relu_dropout, kernel_initializer,
+                                           name=f"{prefix}_{i}_ffn"), "ffn", hp, name=f"{prefix}_{i}_ffn_block"))
+    return self_attention, ffn

@@ -16,7 +16,10 @@ What it does, on the host between training steps (the eval step itself is compil
 * ``problem.summarize_eval(results)``: metrics across the views (failed tasks, averages),
   and ``problem.eval_report(results)``: a table written to ``eval/report-<step>.txt``;
 * summaries: ``eval/<metric>`` for the problem, ``eval/<name>/<metric>`` for each child or
-  view, the HParams-dashboard row; one log line each.
+  view, the HParams-dashboard row; one log line each; for a model with multi-head attention,
+  the attention maps of the first ``attention_images`` dev examples as images
+  (``t2x.inference.attention.write_attention_images``); an image generation model's samples
+  (a 2x2 grid per class, or a 4x4 grid) as ``eval/samples`` images (``t2x.inference.images``).
 
 Returns one flat dict: ``{"loss": .., "<metric>": .., "<name>/<metric>": .., "eval_batches": n}``.
 A model plugs in its own decodes by giving its problem other decode metrics; the evaluator
@@ -30,7 +33,7 @@ import tensorflow as tf
 from absl import logging
 
 from t2x import metrics as metrics_lib
-from t2x.data.problem import DatasetSplit
+from t2x.data.problem import DatasetSplit, ProblemKind, problem_kind
 from t2x.errors import DataError, T2XError
 from t2x.training import reporting
 
@@ -48,7 +51,8 @@ class Evaluator:
                  decode_metrics: Sequence[str], decode_hparams=None, eval_decode_split: Optional[str] = None,
                  eval_decode_examples: int = 0, bleu_tokenize: str = "13a", is_chief: bool = True,
                  corrupt_message: Callable[[Any, str, Exception], str] = None,
-                 dashboard: Optional[Mapping[str, Any]] = None, decode_fn: Optional[Callable] = None):
+                 dashboard: Optional[Mapping[str, Any]] = None, decode_fn: Optional[Callable] = None,
+                 attention_images: int = 2):
         self.problem = problem
         self.model = model
         self.strategy = strategy
@@ -67,6 +71,7 @@ class Evaluator:
         self.corrupt_message = corrupt_message or (lambda problem, split, error: str(error))
         self.dashboard = dict(dashboard or {})
         self.decode_fn = decode_fn or self._sequence_decodes
+        self.attention_images = attention_images
 
     def evaluate(self, step: int) -> Dict[str, float]:
         """Evaluates the model's current weights at ``step``; writes eval/ summaries."""
@@ -100,6 +105,12 @@ class Evaluator:
         writer = reporting.summary_writer(os.path.join(self.output_dir, "eval"), self.is_chief)
         reporting.write_eval(writer, step, metrics, trial_id=self.dashboard.get("trial_id", self.output_dir),
                              hparams=self.dashboard.get("hparams", {}), names=self.dashboard.get("names", {}))
+        if self.attention_images and self.is_chief:
+            from t2x.inference.attention import write_attention_images
+
+            write_attention_images(writer, step, self.model, self.problem, self.data_dir, self.attention_images)
+        if self.is_chief and problem_kind(self.model.problem_hparams) == ProblemKind.IMAGE_GENERATION:
+            self._image_samples(writer, step)
         shown = {k: v for k, v in metrics.items() if "/" not in k}
         logging.info("eval at step %d (%d batches): %s", step, batches, reporting.format_metrics(shown))
         metrics["eval_batches"] = float(batches)
@@ -139,6 +150,13 @@ class Evaluator:
                      f"{name} " if name else "", self.eval_decode_split, step, rate,
                      reporting.format_metrics(values))
         return values
+
+    def _image_samples(self, writer, step: int) -> None:
+        """An image generation model's samples (a 2x2 grid per class, or a 4x4 grid) as ``eval/samples``
+        images, drawn as ``t2x-decoder`` draws them (``t2x.inference.images``)."""
+        from t2x.inference.images import ImageSampler
+
+        ImageSampler(self.model, self.problem, self.data_dir, self.decode_hparams).write_summaries(writer, step)
 
     def _sequence_decodes(self, problem):
         """(hypotheses, references, sentences/s) of ``eval_decode_split`` by ``t2x-decoder``'s decoder."""

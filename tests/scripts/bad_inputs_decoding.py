@@ -58,6 +58,9 @@ CASES = [
      "--decode_to_file={R}/empty", "--decode_to_file={R}/empty is a directory"),
     ("decoder_to_file_under_a_file", "t2x_decoder", "--output_dir={ALGO} --decode_from_file={R}/dec/ok.txt "
      "--decode_to_file={R}/a_file/out.txt", "cannot be written: {R}/a_file is a file, not a directory"),
+    # t2x-decoder: images asked of a run that does not generate them
+    ("decoder_images_of_a_text_run", "t2x_decoder", "--output_dir={ALGO} --image_dir={R}/dec_images",
+     "tiny_algo has symbol inputs and symbol targets, not pixels: only an image generation run samples images"),
     # t2x-decoder: the other flags
     ("decoder_decode_split_unknown", "t2x_decoder", "--output_dir={ALGO} --decode_split=nosuch",
      "--decode_split='nosuch' is not a split of tiny_algo: use one of train, dev"),

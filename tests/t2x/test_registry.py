@@ -120,7 +120,8 @@ def test_ranged_hparams_registry(cleanup):
 def test_help_string_groups_each_registry():
     text = registry.help_string()
     assert "Problems (" in text and "Models (" in text and "Hparams sets (" in text
-    assert "image: image_bottlenecks, image_cifar10, image_cifar10_plain, image_fashion_mnist, image_mnist" in text
+    assert ("image: image_bottlenecks, image_cifar10, image_cifar10_plain, image_cifar10_plain_gen, "
+            "image_cifar10_plain_gen_conditional, image_fashion_mnist, image_mnist, image_mnist_gen") in text
     assert "Problem families: mixture:<a>+<b>[+...] (problems trained together" in text
     assert "; tfds:<name>[/<config>][:<version>] (any TFDS dataset)." in text
     assert re.search(r"^    basic: (\S+, )*basic_params1(,|$)", text, re.M)

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from browser_test_utils import browser_or_skip
 from conftest import REPO_ROOT, make_tiny_mnist
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", T2X_OFFLINE="1")
@@ -164,23 +165,8 @@ def test_tflite_files_run_in_ai_edge_litert(image_run):
     np.testing.assert_allclose(outputs["tflite_int8"], expected, atol=0.1)
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 def test_tfjs_page_in_headless_chromium_gives_the_saved_models_classes(image_run, tmp_path):
-    needs = {"tensorflowjs": HAVE_TFJS or None, "node": shutil.which("node"), "chromium": _chromium(),
-             "web/node_modules": os.path.isdir(os.path.join(WEB, "node_modules", "playwright-core")) or None}
-    missing = [k for k, v in needs.items() if not v]
-    if missing:
-        if os.environ.get("T2X_REQUIRE_BROWSER"):
-            pytest.fail(f"missing for the browser test: {missing} (.ci/run installs them)")
-        pytest.skip(f"the browser test needs {', '.join(missing)}: install them as .ci/run does (CI sets "
-                    "T2X_REQUIRE_BROWSER=1, so there this test fails instead of skipping)")
+    chromium = browser_or_skip(tensorflowjs=HAVE_TFJS)
     root, export_dir = image_run
     site = tmp_path / "site"
     shutil.copytree(export_dir / "tfjs", site)
@@ -193,7 +179,7 @@ def test_tfjs_page_in_headless_chromium_gives_the_saved_models_classes(image_run
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/index.html?images=images.json"
-        proc = subprocess.run(["node", os.path.join(WEB, "run_page.mjs"), url, needs["chromium"]],
+        proc = subprocess.run(["node", os.path.join(WEB, "run_page.mjs"), url, chromium],
                               capture_output=True, text=True, timeout=120)
     finally:
         server.shutdown()
