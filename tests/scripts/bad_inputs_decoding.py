@@ -58,6 +58,12 @@ CASES = [
      "--decode_to_file={R}/empty", "--decode_to_file={R}/empty is a directory"),
     ("decoder_to_file_under_a_file", "t2x_decoder", "--output_dir={ALGO} --decode_from_file={R}/dec/ok.txt "
      "--decode_to_file={R}/a_file/out.txt", "cannot be written: {R}/a_file is a file, not a directory"),
+    # t2x-decoder: the attention page's folder and count, refused before the model loads
+    ("decoder_attention_dir_is_a_file", "t2x_decoder", "--output_dir={ALGO} --attention_dir={R}/a_file",
+     "is a file: name a directory for the attention page"),
+    ("decoder_attention_examples_0", "t2x_decoder",
+     "--output_dir={ALGO} --attention_dir={R}/dec_attention --attention_examples=0",
+     "--attention_examples=0 must be >= 1"),
     # t2x-decoder: images asked of a run that does not generate them
     ("decoder_images_of_a_text_run", "t2x_decoder", "--output_dir={ALGO} --image_dir={R}/dec_images",
      "tiny_algo has symbol inputs and symbol targets, not pixels: only an image generation run samples images"),

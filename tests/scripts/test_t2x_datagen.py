@@ -106,7 +106,9 @@ def test_registry_help_lists_problems_and_defaults_are_printed(usr_dir, tmp_path
     usr, _ = usr_dir
     result = datagen("--registry_help", f"--t2x_usr_dir={usr}")
     assert result.returncode == 0
-    assert "image: image_bottlenecks, image_cifar10, image_cifar10_plain, image_fashion_mnist, image_mnist, image_tiny_digits" in result.stdout
+    assert ("image: image_bottlenecks, image_cifar10, image_cifar10_plain, image_cifar10_plain_gen, "
+            "image_cifar10_plain_gen_conditional, image_fashion_mnist, image_mnist, image_mnist_gen, "
+            "image_mnist_gen_conditional, image_tiny_digits") in result.stdout
     result = datagen("--problem=image_mnist", env={"HOME": str(tmp_path)})
     assert f"--data_dir not given, using {tmp_path}/t2x_data" in result.stderr
 
