@@ -4,11 +4,9 @@
 // token labels; for the lines view, each line's query, key, head and weight.
 //   node web/read_attention_page.mjs file:///.../index.html [chromium path]
 // Exit 0 with the JSON on stdout; exit 1 with the page's error or console on stderr.
-import { chromium } from "playwright-core";
+import { readPage } from "./headless_page.mjs";
 
 const [url, executablePath = process.env.CHROMIUM || "/usr/bin/chromium"] = process.argv.slice(2);
-const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
-const logs = [];
 
 const values = (page, id) => page.$$eval(`#${id} option`, (os) => os.map((o) => o.value));
 
@@ -32,14 +30,7 @@ const drawn = (page) => page.evaluate(() => {
   };
 });
 
-try {
-  const page = await browser.newPage();
-  page.on("console", (m) => logs.push(`console.${m.type()}: ${m.text()}`));
-  page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
-  await page.goto(url);
-  await page.waitForFunction(() => document.body.dataset.ready === "1", null, { timeout: 30000 });
-  const error = await page.evaluate(() => document.body.dataset.error || "");
-  if (error) throw new Error(error);
+async function readAll(page) {
   const views = [];
   for (const example of await values(page, "example")) {
     await choose(page, "example", example);
@@ -59,10 +50,7 @@ try {
     }
   }
   const layerLabel = await page.textContent("#layer-label");
-  process.stdout.write(JSON.stringify({ layer_label: layerLabel, views }));
-} catch (e) {
-  process.stderr.write(`${e.message}\n${logs.join("\n")}\n`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
+  return JSON.stringify({ layer_label: layerLabel, views });
 }
+
+await readPage(url, executablePath, "ready", 30000, readAll);
