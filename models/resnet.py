@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from t2x import registry
+from t2x.layers.normalization import BatchNormalization
 from t2x.model import T2XModel
 
 BATCH_NORM_MOMENTUM = 0.9  # T2T's BATCH_NORM_DECAY
@@ -55,7 +56,7 @@ def _conv(filters, kernel_size, stride=1, name=None):
 
 
 def _bn(name, zero_init=False):
-    return keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, epsilon=BATCH_NORM_EPSILON,
+    return BatchNormalization(momentum=BATCH_NORM_MOMENTUM, epsilon=BATCH_NORM_EPSILON,
                                            gamma_initializer="zeros" if zero_init else "ones",
                                            name=name)
 

@@ -52,6 +52,7 @@ import keras
 import tensorflow as tf
 
 from t2x import registry
+from t2x.layers.normalization import BatchNormalization
 from t2x.model import T2XModel
 from t2x.models.basic import initializer_from_hparams
 
@@ -86,10 +87,10 @@ class ShakeShakeBranch(keras.layers.Layer):
         super().__init__(**kwargs)
         self.conv1 = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
                                          kernel_initializer=kernel_initializer, name="conv1")
-        self.bn1 = keras.layers.BatchNormalization(name="bn1")
+        self.bn1 = BatchNormalization(name="bn1")
         self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
                                          kernel_initializer=kernel_initializer, name="conv2")
-        self.bn2 = keras.layers.BatchNormalization(name="bn2")
+        self.bn2 = BatchNormalization(name="bn2")
 
     def call(self, x, training=False):
         x = self.bn1(self.conv1(tf.nn.relu(x)), training=training)
@@ -110,7 +111,7 @@ class ShakeShakeSkip(keras.layers.Layer):
                                               kernel_initializer=kernel_initializer, name="path1_conv")
         self.path2_conv = keras.layers.Conv2D(filters // 2, 1, use_bias=False,
                                               kernel_initializer=kernel_initializer, name="path2_conv")
-        self.bn = keras.layers.BatchNormalization(name="final_path_bn")
+        self.bn = BatchNormalization(name="final_path_bn")
 
     def call(self, x, training=False):
         s = self.stride
@@ -146,7 +147,7 @@ class ShakeShakeBlock(keras.layers.Layer):
             self.concat_conv = keras.layers.Conv2D(filters, 1, use_bias=False,
                                                    kernel_initializer=kernel_initializer,
                                                    name="concat_1x1")
-            self.concat_bn = keras.layers.BatchNormalization(name="concat_bn")
+            self.concat_bn = BatchNormalization(name="concat_bn")
 
     def shortcut(self, x, training=False):
         return x if self.skip is None else self.skip(x, training=training)
@@ -193,7 +194,7 @@ class ShakeShake(T2XModel):
         init = initializer_from_hparams(hp)
         self.stem_conv = keras.layers.Conv2D(STEM_FILTERS, 3, padding="same", use_bias=False,
                                              kernel_initializer=init, name="init_conv")
-        self.stem_bn = keras.layers.BatchNormalization(name="init_bn")
+        self.stem_bn = BatchNormalization(name="init_bn")
         self.blocks = []
         in_filters = STEM_FILTERS
         for stage, (filters, stride) in enumerate([(width, 1), (2 * width, 2), (4 * width, 2)]):
