@@ -12,6 +12,18 @@ shared machine falls on all of them. Reported: output tokens/s of each variant (
 rounds) and the per-round ratios fast/slow at each length and beam/greedy (fast path; a
 beam step decodes ``beam`` hypotheses, its tokens/s counts the best beam's tokens, i.e.
 sentences x length, as a user sees it). Ends with one JSON line.
+
+With a trained run, the real decoder on a real split (Multi30k's test set, say):
+
+    python benchmarks/decode_speed.py --output_dir=RUN [--decode_split=test] [--beam=4]
+        [--rounds=3] [--decode_batch=32] [--reference_outputs=FILE] [--write_outputs=FILE]
+
+greedy and beam search through ``SequenceDecoder`` (``model.infer``, as ``t2x-decoder``
+runs it, batches by length), alternating; target tokens/s counts each output's tokens up
+to and including its EOS. ``--write_outputs`` writes the beam outputs (one line of ids
+per example, in split order); ``--reference_outputs`` compares them with such a file
+written by another version of t2x (e.g. before a change to beam search) and reports how
+many differ.
 """
 
 import argparse
@@ -32,7 +44,15 @@ def main():
     parser.add_argument("--lengths", default="32,64,128")
     parser.add_argument("--beam", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--output_dir", default=None, help="a trained run: time its real decoder")
+    parser.add_argument("--decode_split", default="test")
+    parser.add_argument("--decode_batch", type=int, default=32)
+    parser.add_argument("--max_examples", type=int, default=0)
+    parser.add_argument("--write_outputs", default=None)
+    parser.add_argument("--reference_outputs", default=None)
     args = parser.parse_args()
+    if args.output_dir:
+        return trained_run(args)
 
     import keras
     import numpy as np
@@ -106,6 +126,60 @@ def main():
         print(f"{n:>6} {statistics.median(rates[('fast', n)]):>11.0f} {statistics.median(rates[('slow', n)]):>11.0f} "
               f"{fs[0]:>7.2f} ({fs[1]:.2f}..{fs[2]:.2f}) {statistics.median(rates[('beam', n)]):>12.0f} "
               f"{bg[0]:>7.3f} ({bg[1]:.3f}..{bg[2]:.3f})")
+    print("JSON " + json.dumps(result))
+
+
+def trained_run(args):
+    """Greedy vs beam search of a trained run on one of its splits (see the docstring)."""
+    import numpy as np
+
+    from t2x.data.problem import Mode
+    from t2x.inference.decoder import SequenceDecoder
+
+    arms = {"greedy": "beam_size=1", f"beam{args.beam}": f"beam_size={args.beam}"}
+    decoders = {name: SequenceDecoder.from_output_dir(args.output_dir, decode_hparams=(
+        f"{hp},batch_size={args.decode_batch},log_every=1000000")) for name, hp in arms.items()}
+    first = next(iter(decoders.values()))
+    ds = first.problem.dataset(Mode.EVAL, first.data_dir, dataset_split=args.decode_split, deterministic=True)
+    if args.max_examples:
+        ds = ds.take(args.max_examples)
+    inputs = [e["inputs"].tolist() for e in ds.as_numpy_iterator()]
+    rates = {name: [] for name in arms}
+    outputs = {}
+    for name, decoder in decoders.items():  # trace every batch shape before timing
+        outputs[name] = decoder.decode_ids(inputs)
+    for r in range(args.rounds):
+        for name, decoder in decoders.items():
+            start = time.perf_counter()
+            result = decoder.decode_ids(inputs)
+            elapsed = time.perf_counter() - start
+            assert result == outputs[name], f"{name}: outputs changed between rounds"
+            tokens = sum(len(beams[0]) + 1 for beams in result)  # + EOS
+            rates[name].append(tokens / elapsed)
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {rates[n][-1]:.0f} tok/s" for n in arms), flush=True)
+    beam_name = f"beam{args.beam}"
+    per_round = [b / g for b, g in zip(rates[beam_name], rates["greedy"])]
+    beam_lines = [" ".join(str(t) for t in beams[0]) for beams in outputs[beam_name]]
+    result = {"output_dir": args.output_dir, "split": args.decode_split, "examples": len(inputs),
+              "beam": args.beam, "rounds": args.rounds,
+              "tokens_per_s": {n: round(statistics.median(v), 1) for n, v in rates.items()},
+              "beam_over_greedy": [round(statistics.median(per_round), 3), round(min(per_round), 3),
+                                   round(max(per_round), 3)],
+              "mean_output_tokens": {n: round(float(np.mean([len(b[0]) for b in o])), 2) for n, o in outputs.items()}}
+    if args.write_outputs:
+        with open(args.write_outputs, "w") as f:
+            f.write("\n".join(beam_lines) + "\n")
+    if args.reference_outputs:
+        with open(args.reference_outputs) as f:
+            reference = f.read().splitlines()
+        if len(reference) != len(beam_lines):
+            raise SystemExit(f"--reference_outputs has {len(reference)} lines, the split {len(beam_lines)}")
+        result["beam_outputs_differing_from_reference"] = sum(a != b for a, b in zip(reference, beam_lines))
+    print(f"{len(inputs)} examples of {args.decode_split}: greedy {result['tokens_per_s']['greedy']:.0f} tok/s, "
+          f"{beam_name} {result['tokens_per_s'][beam_name]:.0f} tok/s, beam/greedy {per_round and result['beam_over_greedy'][0]:.3f} "
+          f"({result['beam_over_greedy'][1]:.3f}..{result['beam_over_greedy'][2]:.3f})"
+          + (f"; beam outputs differing from the reference: {result['beam_outputs_differing_from_reference']}"
+             if args.reference_outputs else ""))
     print("JSON " + json.dumps(result))
 
 

@@ -108,14 +108,24 @@ def sample_decode(symbols_to_logits_fn: Callable, batch_size, decode_length: int
     return ids, log_probs
 
 
+# Cache entries (dict keys, at any depth) that beam search never reorders: an encoder's
+# projected keys and values and its attention bias are the same for every beam of an
+# example, so reordering them would copy them for nothing at every step.
+BEAM_INVARIANT_KEYS = frozenset({"encdec_k", "encdec_v", "encdec_bias"})
+
+
 def _gather_beams(nested, beam_indices, batch_size, beam_size):
-    """Reorders every ``[B * beam, ...]`` tensor of ``nested`` by ``beam_indices [B, beam]``."""
-    def gather(t):
-        shape = tf.shape(t)
-        t = tf.reshape(t, tf.concat([[batch_size, beam_size], shape[1:]], 0))
-        t = tf.gather(t, beam_indices, axis=1, batch_dims=1)
-        return tf.reshape(t, shape)
-    return tf.nest.map_structure(gather, nested)
+    """Reorders every ``[B * beam, ...]`` tensor of ``nested`` by ``beam_indices [B, beam]``
+    (one row gather per tensor; entries under ``BEAM_INVARIANT_KEYS`` pass through)."""
+    rows = tf.reshape(beam_indices + tf.range(batch_size)[:, None] * beam_size, [-1])
+
+    def walk(x):
+        if isinstance(x, dict):
+            return {key: value if key in BEAM_INVARIANT_KEYS else walk(value) for key, value in x.items()}
+        if isinstance(x, (list, tuple)):
+            return type(x)([walk(value) for value in x])
+        return tf.gather(x, rows)
+    return walk(nested)
 
 
 def expand_to_beams(t, beam_size: int):
@@ -132,7 +142,8 @@ def beam_search(symbols_to_logits_fn: Callable, batch_size, beam_size: int, deco
     ones ending in ``EOS`` compete for the finished slots (score: log-probability over
     ``length_penalty(length, alpha)``), the others continue alive.
 
-    ``cache``: tensors with leading dimension ``batch_size * beam_size`` (``expand_to_beams``).
+    ``cache``: tensors with leading dimension ``batch_size * beam_size`` (``expand_to_beams``),
+    reordered with the beams at every step, except those under ``BEAM_INVARIANT_KEYS``.
     Returns (``ids [batch, beam_size, decode_length]`` int32, best first, ``scores [batch,
     beam_size]``): the finished beams of an example that has any, else its alive ones (then
     ``scores`` are their log-probabilities).

@@ -57,12 +57,12 @@ def step_place(x, i, layer: Dict[str, Any], decode_length: int, attention_block,
     if self_bias is None:
         position = tf.range(decode_length)
         self_bias = tf.where(position <= i, 0.0, NEG_INF)[None, None, None, :]
-    write = tf.one_hot(i, decode_length, dtype=x.dtype)[None, None, :, None]
+    at_i = tf.equal(tf.range(decode_length), i)[None, None, :, None]
     layer = dict(layer)
     y = attention_block.pre(x)
     k_new, v_new = attention_block.fn.project_memory(y)  # [n, heads, 1, d]
-    layer["k"] = layer["k"] + write * k_new
-    layer["v"] = layer["v"] + write * v_new
+    layer["k"] = tf.where(at_i, k_new, layer["k"])  # one pass over the buffer
+    layer["v"] = tf.where(at_i, v_new, layer["v"])
     y = attention_block.fn.attend(y, layer["k"], layer["v"], self_bias)
     x = attention_block.post(y, previous=x)
     if "encdec_k" in layer:

@@ -180,3 +180,61 @@ def test_a_language_model_continues_a_prompt():
     # Greedy continuation of row 0 = what the model predicts after the prompt, fed back.
     full = tf.function(lambda p: lm.infer({"prompt": p}, extra_length=1))(prompt[:1])["outputs"].numpy()
     assert full[0, 0] == out["outputs"].numpy()[0, 0]
+
+
+def _renamed(cache, mapping):
+    """``cache`` with its dict keys renamed by ``mapping`` (at any depth)."""
+    if isinstance(cache, dict):
+        return {mapping.get(k, k): _renamed(v, mapping) for k, v in cache.items()}
+    if isinstance(cache, list):
+        return [_renamed(v, mapping) for v in cache]
+    return cache
+
+
+@pytest.mark.parametrize("trained", [True, False])
+def test_beam_invariant_cache_entries_are_not_reordered_and_change_nothing(trained_transformer, trained):
+    """Beam search leaves an encoder's keys, values and bias (``BEAM_INVARIANT_KEYS``) where
+    they are; renamed so that beam search reorders them like any other entry (what it did
+    before), the beams and their scores are the same bit for bit."""
+    if trained:
+        model, inputs = trained_transformer
+    else:  # flat distributions: many close beams
+        keras.utils.set_random_seed(3)
+        hp = registry.hparams("transformer_test")()
+        hp.parse("hidden_size=32,filter_size=64")
+        model = model_for("transformer", hp, HParams(modality={"inputs": "symbol", "targets": "symbol"},
+                                                     vocab_size={"inputs": 8, "targets": 8},
+                                                     loss_multiplier=1.0, target_space_id=5))
+        inputs = np.random.RandomState(3).randint(2, 8, size=(16, 7))
+        model({"inputs": tf.constant(inputs), "targets": tf.constant(inputs)}, training=False)
+    hide = {key: "reordered_" + key for key in decoding.BEAM_INVARIANT_KEYS}
+    unhide = {v: k for k, v in hide.items()}
+    length, beams = 12, 3
+
+    @tf.function
+    def search(x, reorder_everything):
+        batch = tf.shape(x)[0]
+        fn, cache = model.fast_decode_fn({"inputs": x}, batch, length, beams)
+        assert any(key in str(cache) for key in ("encdec_k", "encdec_bias"))
+        if not trained:  # no EOS: every beam stays alive and is reordered at every step
+            with_eos = fn
+
+            def fn(ids, i, c):
+                logits, c = with_eos(ids, i, c)
+                return logits + tf.one_hot(EOS, 8, on_value=-decoding.INF), c
+        if reorder_everything:
+            inner = fn
+
+            def fn(ids, i, c):
+                logits, c = inner(ids, i, _renamed(c, unhide))
+                return logits, _renamed(c, hide)
+            cache = _renamed(cache, hide)
+        return decoding.beam_search(fn, batch, beams, length, 8, alpha=0.6, cache=cache)
+
+    x = tf.constant(inputs)
+    ids, scores = search(x, False)
+    old_ids, old_scores = search(x, True)
+    np.testing.assert_array_equal(ids.numpy(), old_ids.numpy())
+    np.testing.assert_array_equal(scores.numpy(), old_scores.numpy())
+    if not trained:  # real beams: each example's are distinct sequences
+        assert all(len({tuple(b) for b in example}) == beams for example in ids.numpy().tolist())
