@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model_test_utils import mnist_features, overfit_losses
+from model_test_utils import mnist_features, overfit_losses, train_losses
 from t2x import registry
 from t2x.hparam import HParams
 from t2x.model import model_for
@@ -224,3 +224,47 @@ def test_tiny_overfits_a_tiny_batch(mnist_hparams):
     keras.utils.set_random_seed(1)
     losses = overfit_losses(tiny_model(mnist_hparams), steps=60)
     assert np.mean(losses[-5:]) <= 0.5 * losses[0], losses[::10]
+
+
+# ------------------------------------------------------------------------- bfloat16 --
+
+def _logits(model, features):
+    out = model(features, training=False)
+    return tf.cast(out["targets"] if isinstance(out, dict) else out, tf.float32).numpy()
+
+
+def test_a_bfloat16_checkpoint_restores_into_float32_and_back(mnist_hparams, tmp_path):
+    """Trained in bfloat16 (its batch norms on the fused 16-bit kernel), saved, restored
+    into a float32 model: the same weights, and eval logits equal to bfloat16 rounding;
+    then trained in float32 and restored into bfloat16 again."""
+    from t2x.model import checkpoint_weights
+    from t2x.runs.checkpoints import restore_weights
+
+    keras.utils.set_random_seed(2)
+    features = mnist_features(8, seed=4)
+    bf16 = tiny_model(mnist_hparams, activation_dtype="bfloat16")
+    losses = train_losses(bf16, features, steps=4)
+    assert bf16.compute_dtype == "bfloat16" and all(np.isfinite(losses)), losses
+    moving = [w for w in bf16.weights if "moving_mean" in w.path]
+    assert moving and all(w.dtype == "float32" for w in moving)
+    assert any(np.abs(w.numpy()).max() > 0 for w in moving)  # the fused path updated them
+    path = tf.train.Checkpoint(model_weights=checkpoint_weights(bf16)).save(str(tmp_path / "bf16" / "ckpt"))
+
+    f32 = tiny_model(mnist_hparams)
+    f32(features, training=False)
+    restore_weights(f32, path)
+    assert f32.compute_dtype == "float32"
+    for a, b in zip(bf16.weights, f32.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    low, full = _logits(bf16, features), _logits(f32, features)
+    np.testing.assert_allclose(low, full, atol=0.05 * np.abs(full).max() + 0.05)
+
+    train_losses(f32, features, steps=2)
+    path = tf.train.Checkpoint(model_weights=checkpoint_weights(f32)).save(str(tmp_path / "f32" / "ckpt"))
+    back = tiny_model(mnist_hparams, activation_dtype="bfloat16")
+    back(features, training=False)
+    restore_weights(back, path)
+    for a, b in zip(f32.weights, back.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_allclose(_logits(back, features), _logits(f32, features),
+                               atol=0.05 * np.abs(_logits(f32, features)).max() + 0.05)
