@@ -238,3 +238,24 @@ def test_beam_invariant_cache_entries_are_not_reordered_and_change_nothing(train
     np.testing.assert_array_equal(scores.numpy(), old_scores.numpy())
     if not trained:  # real beams: each example's are distinct sequences
         assert all(len({tuple(b) for b in example}) == beams for example in ids.numpy().tolist())
+
+
+@pytest.mark.parametrize("n", [4 * 8192, 5000, 300])
+def test_top_k_by_blocks_equals_top_k_ties_included(n):
+    """The same values and indices as ``tf.math.top_k``: on random scores, on scores with
+    many ties (small integers: equal values resolve by the lower index), with -INF rows
+    (dead beams) and a row length that is not a multiple of the block."""
+    rng = np.random.RandomState(n)
+    cases = [rng.normal(size=(6, n)), rng.randint(0, 3, size=(6, n)) * 1.0,
+             np.where(rng.rand(6, n) < 0.9, -decoding.INF, rng.normal(size=(6, n))),
+             np.full((2, n), -decoding.INF)]
+    peaks = rng.randint(0, 2, size=(6, n)) * 1.0  # ties at the boundary across blocks...
+    peaks[:, -3:] = 5.0  # ...after a few larger scores in the last block
+    cases.append(peaks)
+    for scores in cases:
+        scores = tf.constant(scores, tf.float32)
+        for k in (1, 8):
+            values, indices = decoding.top_k_by_blocks(scores, k)
+            expected = tf.math.top_k(scores, k=k)
+            np.testing.assert_array_equal(values.numpy(), expected.values.numpy())
+            np.testing.assert_array_equal(indices.numpy(), expected.indices.numpy())
