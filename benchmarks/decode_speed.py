@@ -23,7 +23,8 @@ runs it, batches by length), alternating; target tokens/s counts each output's t
 to and including its EOS. ``--write_outputs`` writes the beam outputs (one line of ids
 per example, in split order); ``--reference_outputs`` compares them with such a file
 written by another version of t2x (e.g. before a change to beam search) and reports how
-many differ.
+many differ. Also reported: the decoding loop's steps per batch of each arm (beam search
+runs on until no alive beam can beat the finished ones: T2T's exact ``stop_early``).
 """
 
 import argparse
@@ -134,7 +135,26 @@ def trained_run(args):
     import numpy as np
 
     from t2x.data.problem import Mode
-    from t2x.inference.decoder import SequenceDecoder
+    from t2x.inference.decoder import SequenceDecoder, batches_by_length
+
+    import tensorflow as tf
+
+    from t2x import decoding
+
+    # Loop steps per batch, counted by wrapping the per-example length limit every decode
+    # of a model with inputs goes through (beam search runs past greedy's last EOS until
+    # no alive beam can beat the finished ones).
+    steps = tf.Variable(0, dtype=tf.int64)
+    force_eos_after = decoding.force_eos_after
+
+    def counting_force_eos_after(fn, max_lengths, eos_id=decoding.EOS_ID):
+        limited = force_eos_after(fn, max_lengths, eos_id)
+
+        def counted(ids, i, cache):
+            steps.assign_add(1)
+            return limited(ids, i, cache)
+        return counted
+    decoding.force_eos_after = counting_force_eos_after
 
     arms = {"greedy": "beam_size=1", f"beam{args.beam}": f"beam_size={args.beam}"}
     decoders = {name: SequenceDecoder.from_output_dir(args.output_dir, decode_hparams=(
@@ -146,8 +166,12 @@ def trained_run(args):
     inputs = [e["inputs"].tolist() for e in ds.as_numpy_iterator()]
     rates = {name: [] for name in arms}
     outputs = {}
-    for name, decoder in decoders.items():  # trace every batch shape before timing
+    loop_steps = {}
+    batches = len(batches_by_length(inputs, args.decode_batch))
+    for name, decoder in decoders.items():  # trace before timing
+        steps.assign(0)
         outputs[name] = decoder.decode_ids(inputs)
+        loop_steps[name] = round(int(steps.numpy()) / batches, 2)
     for r in range(args.rounds):
         for name, decoder in decoders.items():
             start = time.perf_counter()
@@ -165,7 +189,8 @@ def trained_run(args):
               "tokens_per_s": {n: round(statistics.median(v), 1) for n, v in rates.items()},
               "beam_over_greedy": [round(statistics.median(per_round), 3), round(min(per_round), 3),
                                    round(max(per_round), 3)],
-              "mean_output_tokens": {n: round(float(np.mean([len(b[0]) for b in o])), 2) for n, o in outputs.items()}}
+              "mean_output_tokens": {n: round(float(np.mean([len(b[0]) for b in o])), 2) for n, o in outputs.items()},
+              "loop_steps_per_batch": loop_steps}
     if args.write_outputs:
         with open(args.write_outputs, "w") as f:
             f.write("\n".join(beam_lines) + "\n")
@@ -177,7 +202,8 @@ def trained_run(args):
         result["beam_outputs_differing_from_reference"] = sum(a != b for a, b in zip(reference, beam_lines))
     print(f"{len(inputs)} examples of {args.decode_split}: greedy {result['tokens_per_s']['greedy']:.0f} tok/s, "
           f"{beam_name} {result['tokens_per_s'][beam_name]:.0f} tok/s, beam/greedy {per_round and result['beam_over_greedy'][0]:.3f} "
-          f"({result['beam_over_greedy'][1]:.3f}..{result['beam_over_greedy'][2]:.3f})"
+          f"({result['beam_over_greedy'][1]:.3f}..{result['beam_over_greedy'][2]:.3f}); loop steps per batch "
+          + ", ".join(f"{n} {v}" for n, v in loop_steps.items())
           + (f"; beam outputs differing from the reference: {result['beam_outputs_differing_from_reference']}"
              if args.reference_outputs else ""))
     print("JSON " + json.dumps(result))

@@ -159,7 +159,7 @@ def expand_to_beams(t, beam_size: int):
 
 def beam_search(symbols_to_logits_fn: Callable, batch_size, beam_size: int, decode_length: int,
                 vocab_size: int, alpha: float = 0.6, cache: Any = None, *, eos_id: int = EOS_ID,
-                stop_early: bool = True) -> Tuple[tf.Tensor, tf.Tensor]:
+                stop_early: bool = True, max_lengths=None) -> Tuple[tf.Tensor, tf.Tensor]:
     """T2T's beam search: ``beam_size`` alive beams (no ``EOS`` yet) and ``beam_size``
     finished ones per example; each step scores the ``2 x beam_size`` best extensions, the
     ones ending in ``EOS`` compete for the finished slots (score: log-probability over
@@ -167,6 +167,11 @@ def beam_search(symbols_to_logits_fn: Callable, batch_size, beam_size: int, deco
 
     ``cache``: tensors with leading dimension ``batch_size * beam_size`` (``expand_to_beams``),
     reordered with the beams at every step, except those under ``BEAM_INVARIANT_KEYS``.
+    ``max_lengths``: ``[batch]`` int, the longest each example's sequences can become, EOS
+    included, when the step function forces EOS there (``force_eos_after``). ``stop_early``
+    (T2T's) stops once no alive beam can outscore the worst finished one even at its longest:
+    with ``max_lengths`` that longest is the example's own, not ``decode_length``; the same
+    beams come out, the loop ends sooner.
     Returns (``ids [batch, beam_size, decode_length]`` int32, best first, ``scores [batch,
     beam_size]``): the finished beams of an example that has any, else its alive ones (then
     ``scores`` are their log-probabilities).
@@ -187,7 +192,8 @@ def beam_search(symbols_to_logits_fn: Callable, batch_size, beam_size: int, deco
     def is_not_done(i, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags, cache):
         if not stop_early:
             return i < length
-        best_possible_alive = alive_log_probs[:, 0] / length_penalty(length, alpha)
+        longest = length if max_lengths is None else tf.minimum(tf.cast(max_lengths, tf.int32), length)
+        best_possible_alive = alive_log_probs[:, 0] / length_penalty(longest, alpha)
         lowest_finished = tf.reduce_min(tf.where(finished_flags, finished_scores, tf.zeros_like(finished_scores)), 1)
         lowest_finished += tf.where(tf.reduce_any(finished_flags, 1), 0.0, -INF)
         done = tf.reduce_all(lowest_finished > best_possible_alive)
@@ -357,7 +363,7 @@ def decode_sequences(model, features, *, decode_length=None, extra_length: int =
     if beam_size > 1:
         ids, scores = beam_search(
             fn, batch_size, beam_size, decode_length, model.problem_hparams.vocab_size["targets"],
-            alpha, cache)
+            alpha, cache, max_lengths=None if max_lengths is None else max_lengths + 1)
         if top_beams == 1:
             ids, scores = ids[:, 0], scores[:, 0]
         else:

@@ -259,3 +259,33 @@ def test_top_k_by_blocks_equals_top_k_ties_included(n):
             expected = tf.math.top_k(scores, k=k)
             np.testing.assert_array_equal(values.numpy(), expected.values.numpy())
             np.testing.assert_array_equal(indices.numpy(), expected.indices.numpy())
+
+
+def test_beam_search_with_max_lengths_stops_sooner_with_the_same_beams(trained_transformer):
+    """``max_lengths`` (each example's forced EOS) tightens stop_early's bound: the same
+    beams and scores, in fewer steps than the bound at ``decode_length``."""
+    model, inputs = trained_transformer
+    length, beams = 60, 3
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(inputs, 0), tf.int32), axis=1) + 4
+    steps = tf.Variable(0)
+
+    @tf.function
+    def search(x, with_max_lengths):
+        batch = tf.shape(x)[0]
+        fn, cache = model.fast_decode_fn({"inputs": x}, batch, length, beams)
+        forced = decoding.force_eos_after(fn, decoding.expand_to_beams(lengths, beams))
+
+        def counted(ids, i, c):
+            steps.assign_add(1)
+            return forced(ids, i, c)
+        return decoding.beam_search(counted, batch, beams, length, 8, alpha=0.6, cache=cache,
+                                    max_lengths=lengths + 1 if with_max_lengths else None)
+
+    x = tf.constant(inputs)
+    ids, scores = search(x, False)
+    loose = int(steps.numpy())
+    steps.assign(0)
+    tight_ids, tight_scores = search(x, True)
+    np.testing.assert_array_equal(ids.numpy(), tight_ids.numpy())
+    np.testing.assert_array_equal(scores.numpy(), tight_scores.numpy())
+    assert int(steps.numpy()) < loose, (int(steps.numpy()), loose)
