@@ -172,7 +172,9 @@ def test_unprepared_dataset_offline_fails_fast_in_one_line(tmp_path):
     start = time.monotonic()  # the lookup itself (TFDS would retry its download for ~200 s)
     with pytest.raises(DataMissingError, match="tfds:mnist is not prepared in"):
         problem.missing_shards(str(tmp_path / "data"))
-    assert time.monotonic() - start < 10
+    # Far below TFDS's ~200 s of retries; not tighter: under the suite's load the lookup's
+    # first imports of TFDS's builders took 40 s once on 2 busy cores (12 s alone).
+    assert time.monotonic() - start < 90
     result = run("t2x_trainer", "--problem=tfds:mnist", "--model=basic_fc_relu", f"--tfds_data_dir={tmp_path}",
                  f"--data_dir={tmp_path / 'data'}", f"--output_dir={tmp_path / 'out'}", timeout=60)
     line = result.stderr.strip().splitlines()[-1]
