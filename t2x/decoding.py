@@ -383,7 +383,6 @@ def decode_sequences(model, features, *, decode_length=None, extra_length: int =
     return {"outputs": ids, "scores": scores}
 
 
-
 def decode_images(model, features, *, sampling_method: str = "random", temperature: float = 1.0,
                   top_k: int = 0, use_cache: bool = True, seed=None):
     """Image generation behind ``T2XModel.infer`` (a problem of kind ``image_generation``):

@@ -27,7 +27,9 @@ from t2x.layers.attention import NEG_INF
 
 def init_cache(self_attention: Sequence, encdec: Sequence, batch: int, decode_length: int, dtype,
                encoder_output=None, encdec_bias=None) -> Dict[str, Any]:
-    """``{"layers": [{"k", "v"[, "encdec_k", "encdec_v"]} per place][, "encdec_bias"]}``."""
+    """``{"layers": [{"k", "v"[, "encdec_k", "encdec_v"]} per place][, "encdec_bias"]}``. The
+    ``encdec_*`` entries are the same for every beam of an example: they are named in
+    ``t2x.decoding.BEAM_INVARIANT_KEYS``, which beam search does not reorder."""
     layers = []
     for i, block in enumerate(self_attention):
         attention = block.fn
@@ -54,10 +56,10 @@ def step_place(x, i, layer: Dict[str, Any], decode_length: int, attention_block,
     transformer's ACT halting) calls this once per place; ``step`` runs a plain stack.
     ``self_bias`` ``[1, 1, 1, decode_length]``: the self-attention's mask at ``i`` (default:
     causal, positions ``<= i``; local attention passes its band)."""
+    position = tf.range(decode_length)
     if self_bias is None:
-        position = tf.range(decode_length)
         self_bias = tf.where(position <= i, 0.0, NEG_INF)[None, None, None, :]
-    at_i = tf.equal(tf.range(decode_length), i)[None, None, :, None]
+    at_i = tf.equal(position, i)[None, None, :, None]
     layer = dict(layer)
     y = attention_block.pre(x)
     k_new, v_new = attention_block.fn.project_memory(y)  # [n, heads, 1, d]

@@ -44,9 +44,8 @@ def test_float32_is_keras_bit_for_bit():
     assert [w.path.split("/")[-1] for w in ours.weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
 
 
-def fused_ops(fn, *args):
-    graph = tf.function(fn).get_concrete_function(*args).graph
-    return [op for op in graph.get_operations()]
+def traced_ops(fn, *args):
+    return tf.function(fn).get_concrete_function(*args).graph.get_operations()
 
 
 def test_bfloat16_stays_in_bfloat16_and_matches_keras(policy):
@@ -76,13 +75,13 @@ def test_bfloat16_stays_in_bfloat16_and_matches_keras(policy):
         np.testing.assert_allclose(a, b, atol=0.02 * np.abs(b).max())
 
     # The traced step: one fused bfloat16 kernel and no float32 copy of the activation.
-    ops = fused_ops(lambda t: ours(t, training=True), tf.TensorSpec([4, 5, 7, 6], tf.bfloat16))
+    ops = traced_ops(lambda t: ours(t, training=True), tf.TensorSpec([4, 5, 7, 6], tf.bfloat16))
     fused = [op for op in ops if op.type == "FusedBatchNormV3"]
     assert len(fused) == 1 and fused[0].get_attr("T") == tf.bfloat16
     upcasts = [op for op in ops if op.type == "Cast" and op.outputs[0].dtype == tf.float32
                and op.outputs[0].shape.rank == 4]
     assert upcasts == []
-    keras_ops = fused_ops(lambda t: theirs(t, training=True), tf.TensorSpec([4, 5, 7, 6], tf.bfloat16))
+    keras_ops = traced_ops(lambda t: theirs(t, training=True), tf.TensorSpec([4, 5, 7, 6], tf.bfloat16))
     assert any(op.type == "Cast" and op.outputs[0].dtype == tf.float32 and op.outputs[0].shape.rank == 4
                for op in keras_ops)  # what this layer exists to avoid
 
