@@ -24,6 +24,9 @@ One block, ``num_branches`` (2) residual branches and a skip connection::
 
       shake_i(b) = beta_i * b + stop_gradient((alpha_i - beta_i) * b)
 
+  (written as a ``tf.custom_gradient``: one multiply by ``alpha`` forward, one by ``beta``
+  backward; the ``relu`` of the block input is computed once for all branches.)
+
   With two branches this is the paper's Shake-Shake-Image: ``alpha ~ U(0, 1)`` on branch 1
   and ``1 - alpha`` on branch 2, ``beta`` likewise.
 * **Eval.** Every branch is scaled by ``1 / num_branches`` (0.5 each).
@@ -72,11 +75,21 @@ def shake_shake_weights(batch_size, num_branches: int, dtype=tf.float32,
     return [tf.cast(d / total, dtype) for d in draws]
 
 
+@tf.custom_gradient
+def _shake_one(branch, alpha, beta):
+    """``alpha * branch`` in value, ``beta * upstream`` as the branch's gradient; the weights
+    get none (they are random draws)."""
+    def grad(upstream):
+        return upstream * beta, None, None
+    return branch * alpha, grad
+
+
 def shake(branches: Sequence[tf.Tensor], forward: Sequence[tf.Tensor],
           backward: Sequence[tf.Tensor]) -> List[tf.Tensor]:
     """The shake: each branch scaled by ``forward[i]`` in value and by ``backward[i]`` in
-    gradient (``beta * b + stop_gradient((alpha - beta) * b)``)."""
-    return [b * beta + tf.stop_gradient(b * alpha - b * beta)
+    gradient (the value of ``beta * b + stop_gradient((alpha - beta) * b)``, written as one
+    multiply each way: a ``tf.custom_gradient``)."""
+    return [_shake_one(b, tf.cast(alpha, b.dtype), tf.cast(beta, b.dtype))
             for b, alpha, beta in zip(branches, forward, backward)]
 
 
@@ -92,8 +105,10 @@ class ShakeShakeBranch(keras.layers.Layer):
                                          kernel_initializer=kernel_initializer, name="conv2")
         self.bn2 = BatchNormalization(name="bn2")
 
-    def call(self, x, training=False):
-        x = self.bn1(self.conv1(tf.nn.relu(x)), training=training)
+    def call(self, x, training=False, activated=False):
+        """``activated=True``: ``x`` is already ``relu(x)`` (the block computes it once for
+        all its branches)."""
+        x = self.bn1(self.conv1(x if activated else tf.nn.relu(x)), training=training)
         return self.bn2(self.conv2(tf.nn.relu(x)), training=training)
 
 
@@ -107,17 +122,19 @@ class ShakeShakeSkip(keras.layers.Layer):
             raise ValueError(f"the shake-shake skip splits {filters} filters in two halves; "
                              "use an even hidden_size")
         self.stride = stride
-        self.path1_conv = keras.layers.Conv2D(filters // 2, 1, use_bias=False,
+        # A strided 1x1 conv (VALID) reads every stride-th pixel: T2T's 1x1 average pool and
+        # 1x1 conv in one op (and no strided-slice gradient, slow on CPU, in the backward pass).
+        self.path1_conv = keras.layers.Conv2D(filters // 2, 1, strides=stride, use_bias=False,
                                               kernel_initializer=kernel_initializer, name="path1_conv")
-        self.path2_conv = keras.layers.Conv2D(filters // 2, 1, use_bias=False,
+        self.path2_conv = keras.layers.Conv2D(filters // 2, 1, strides=stride, use_bias=False,
                                               kernel_initializer=kernel_initializer, name="path2_conv")
         self.bn = BatchNormalization(name="final_path_bn")
 
     def call(self, x, training=False):
-        s = self.stride
-        path1 = self.path1_conv(x[:, ::s, ::s, :])  # = 1x1 average pool, stride s, VALID
-        shifted = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
-        path2 = self.path2_conv(shifted[:, ::s, ::s, :])
+        path1 = self.path1_conv(x)  # pixels (0, 0), (0, s), ...
+        shifted = tf.pad(tf.slice(x, [0, 1, 1, 0], [-1, -1, -1, -1]), [[0, 0], [0, 1], [0, 1], [0, 0]])
+        # x shifted by one pixel (a Slice, whose gradient is a Pad: no strided-slice gradient)
+        path2 = self.path2_conv(shifted)  # pixels (1, 1), (1, 1 + s), ...; zeros past the edge
         return self.bn(tf.concat([path1, path2], axis=-1), training=training)
 
 
@@ -154,7 +171,8 @@ class ShakeShakeBlock(keras.layers.Layer):
 
     def call(self, x, training=False,
              shake_weights: Optional[Tuple[Sequence[tf.Tensor], Sequence[tf.Tensor]]] = None):
-        branches = [branch(x, training=training) for branch in self.branches]
+        activated = tf.nn.relu(x)  # once for every branch
+        branches = [branch(activated, training=training, activated=True) for branch in self.branches]
         if training:
             if shake_weights is None:
                 batch = tf.shape(x)[0]
