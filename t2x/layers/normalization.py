@@ -1,22 +1,26 @@
-"""Batch normalization that stays in the compute dtype under a mixed policy.
+"""Batch normalization as one fused kernel, staying in the compute dtype under a mixed policy.
 
-Keras 3's ``BatchNormalization`` casts its input to float32, normalises, and casts the
-result back, under ``mixed_bfloat16`` as under ``mixed_float16``: two full passes over
-each activation in float32 per batch norm, on the memory-bound element-wise part of a
-convolutional step (shake-shake's step is mostly that). ``BatchNormalization`` here is that
-layer with one change: under a 16-bit compute dtype, on a 4-D channels-last input, it runs
-TensorFlow's fused kernel (``FusedBatchNormV3``: 16-bit ``x`` and ``y``, float32 scale,
-offset, statistics and accumulation; oneDNN's kernel on this CPU) and its fused gradient.
+Keras 3's ``BatchNormalization`` computes the batch moments with separate reductions
+(``Mean``, ``SquaredDifference``, ...) and normalises with element-wise ops; under
+``mixed_bfloat16`` (as under ``mixed_float16``) it also casts its input to float32 and the
+result back: several full passes over each activation per batch norm, on the memory-bound
+part of a convolutional step (shake-shake's step is mostly that). ``BatchNormalization`` here
+is that layer with one change: on a 4-D channels-last input in float32, bfloat16 or float16 it
+runs TensorFlow's fused kernel (``FusedBatchNormV3``: ``x`` and ``y`` in the compute dtype,
+float32 scale, offset, statistics and accumulation; oneDNN's kernel on this CPU) and its fused
+gradient. In float32 that is Keras's function to float rounding (about 1e-7 relative), not
+bit for bit.
 
-What stays as Keras has it, so checkpoints and float32 numbers do not move:
+What stays as Keras has it, so checkpoints do not move:
 
 * the weights (``gamma``, ``beta``, ``moving_mean``, ``moving_variance``: float32, the same
-  names and order); a checkpoint written under one policy restores under the other;
+  names and order); a checkpoint written under one policy restores under the other, and
+  checkpoints written before the fused path restore unchanged;
 * the moving averages: ``moving = moving * momentum + batch * (1 - momentum)`` with the
   *biased* batch variance (the fused kernel returns the unbiased one; it is rescaled by
   ``(n - 1) / n`` before the update, as Keras 2's fused path did);
-* float32 (and float64) compute, masks, renorm, a synchronized layer, other ranks or axes:
-  Keras's own ``call``, unchanged.
+* float64 compute, masks, renorm, a synchronized layer, other ranks or axes: Keras's own
+  ``call``, unchanged.
 
 Where it runs: inside the compiled train/eval step (``call``), like any layer.
 """
@@ -24,12 +28,12 @@ Where it runs: inside the compiled train/eval step (``call``), like any layer.
 import keras
 import tensorflow as tf
 
-_FUSED_DTYPES = ("bfloat16", "float16")
+_FUSED_DTYPES = ("bfloat16", "float16", "float32")
 
 
 class BatchNormalization(keras.layers.BatchNormalization):
-    """``keras.layers.BatchNormalization`` whose 16-bit path is fused and stays 16-bit (see
-    the module docstring); the same constructor, weights and float32 behaviour."""
+    """``keras.layers.BatchNormalization`` fused on 4-D channels-last inputs in float32 and
+    16 bits (staying 16-bit; see the module docstring); the same constructor and weights."""
 
     def _fused_applies(self, inputs, mask) -> bool:
         axis = self.axis if isinstance(self.axis, int) else (
