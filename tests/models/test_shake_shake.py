@@ -173,6 +173,30 @@ def test_skip_is_t2t_two_path_shortcut():
     np.testing.assert_allclose(out5, [[2, 2, 0], [2, 2, 0], [0, 0, 0]], atol=1e-5)
 
 
+def test_block_training_graph_is_lean():
+    """The step's graph: the block's input goes through one ReLU for both branches, the
+    strided skip has no strided-slice gradient, and each branch's shake is one multiply
+    forward (no stop_gradient construction: its gradient, by beta, is tested above)."""
+    block, x = _block_and_input(16, 32, 2)
+    alpha = tf.constant([0.1, 0.4, 0.7, 0.95])[:, None, None, None]
+    beta = tf.constant([0.5, 0.2, 0.9, 0.3])[:, None, None, None]
+
+    @tf.function
+    def step(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            out = block(inputs, training=True, shake_weights=([alpha, 1 - alpha], [beta, 1 - beta]))
+        return tape.gradient(tf.reduce_sum(out), [inputs] + block.trainable_variables)
+
+    ops = step.get_concrete_function(tf.TensorSpec(x.shape, tf.float32)).graph.get_operations()
+    types = [op.type for op in ops]
+    relus_of_input = [op for op in ops if op.type == "Relu" and op.inputs[0].op.type == "Placeholder"]
+    assert len(relus_of_input) == 1
+    assert "StridedSliceGrad" not in types and "StopGradient" not in types
+    forward_muls = [op for op in ops if op.type == "Mul" and op.outputs[0].shape.rank == 4]
+    assert len(forward_muls) == 2  # one per branch (b * alpha); the backward b * beta is the custom gradient's
+
+
 # -------------------------------------------------------------------------- the model --
 
 def test_logits_shape_train_and_eval(mnist_hparams):
