@@ -121,7 +121,6 @@ class ShakeShakeSkip(keras.layers.Layer):
         if filters % 2:
             raise ValueError(f"the shake-shake skip splits {filters} filters in two halves; "
                              "use an even hidden_size")
-        self.stride = stride
         # A strided 1x1 conv (VALID) reads every stride-th pixel: T2T's 1x1 average pool and
         # 1x1 conv in one op (and no strided-slice gradient, slow on CPU, in the backward pass).
         self.path1_conv = keras.layers.Conv2D(filters // 2, 1, strides=stride, use_bias=False,
@@ -132,8 +131,8 @@ class ShakeShakeSkip(keras.layers.Layer):
 
     def call(self, x, training=False):
         path1 = self.path1_conv(x)  # pixels (0, 0), (0, s), ...
-        shifted = tf.pad(tf.slice(x, [0, 1, 1, 0], [-1, -1, -1, -1]), [[0, 0], [0, 1], [0, 1], [0, 0]])
         # x shifted by one pixel (a Slice, whose gradient is a Pad: no strided-slice gradient)
+        shifted = tf.pad(tf.slice(x, [0, 1, 1, 0], [-1, -1, -1, -1]), [[0, 0], [0, 1], [0, 1], [0, 0]])
         path2 = self.path2_conv(shifted)  # pixels (1, 1), (1, 1 + s), ...; zeros past the edge
         return self.bn(tf.concat([path1, path2], axis=-1), training=training)
 
